@@ -191,7 +191,8 @@ func redactErr(err error) error {
 const longSegment = 24
 
 // redactURL returns raw with everything that may be a credential replaced by
-// REDACTED: every query value (access_token, key, sign, timestamp), every path
+// REDACTED: every query value (access_token, key, sign, timestamp) and any
+// query key without a value or of 24 bytes or more, every path
 // segment after "services", "hook" or "hooks", any path segment of 24 bytes or
 // more, user info and the fragment. Scheme, host and query keys stay, so the
 // result still says which robot failed. An unparseable URL is redacted whole.
@@ -204,16 +205,19 @@ func redactURL(raw string) string {
 	u.Fragment, u.RawFragment = "", ""
 	u.Opaque = ""
 	if u.RawQuery != "" {
-		q, _ := url.ParseQuery(u.RawQuery)
-		keys := make([]string, 0, len(q))
-		for k := range q {
-			keys = append(keys, url.QueryEscape(k)+"=REDACTED")
+		var parts []string
+		for part := range strings.SplitSeq(u.RawQuery, "&") {
+			key, _, hasValue := strings.Cut(part, "=")
+			if !hasValue || len(key) >= longSegment {
+				key = "REDACTED" // a bare word or a long key may itself be the token
+			}
+			if hasValue {
+				key += "=REDACTED"
+			}
+			parts = append(parts, key)
 		}
-		slices.Sort(keys)
-		if len(keys) == 0 {
-			keys = append(keys, "REDACTED")
-		}
-		u.RawQuery = strings.Join(keys, "&")
+		slices.Sort(parts)
+		u.RawQuery = strings.Join(slices.Compact(parts), "&")
 		u.ForceQuery = false
 	}
 	segs := strings.Split(u.EscapedPath(), "/")
