@@ -65,8 +65,8 @@ func robotCases() []robotCase {
 					MsgType string `json:"msg_type"`
 					Card    struct {
 						Elements []struct {
-							Tag  string
-							Text struct{ Tag, Content string }
+							Tag     string
+							Text    struct{ Tag, Content string }
 							Actions []struct {
 								Tag, URL string
 							}
@@ -115,9 +115,9 @@ func robotCases() []robotCase {
 					UnfurlLinks *bool `json:"unfurl_links"`
 					UnfurlMedia *bool `json:"unfurl_media"`
 					Blocks      []struct {
-						Type   string
-						Text   struct{ Type, Text string }
-						Fields []struct{ Type, Text string }
+						Type     string
+						Text     struct{ Type, Text string }
+						Fields   []struct{ Type, Text string }
 						Elements []struct {
 							Type, URL string
 						}
