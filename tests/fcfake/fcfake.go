@@ -122,6 +122,7 @@ type Runtime struct {
 	closeErr    error
 	serving     sync.WaitGroup
 	invocations atomic.Int64
+	polls       atomic.Int64 // /next requests being served, for tests
 
 	mu      sync.Mutex
 	pending map[string]*call
@@ -328,7 +329,12 @@ func (r *Runtime) take(id string) (*call, bool) {
 
 // handleNext is the SDK's long poll: it blocks until an invocation exists, the client goes
 // away or the Runtime closes.
+//
+// An invocation handed to a poll whose client vanished a moment earlier is lost and its caller
+// times out, as on FC when an instance dies; the SDK never abandons a poll.
 func (r *Runtime) handleNext(w http.ResponseWriter, req *http.Request) {
+	r.polls.Add(1)
+	defer r.polls.Add(-1)
 	var c *call
 	select {
 	case c = <-r.jobs:
