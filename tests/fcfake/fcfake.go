@@ -88,7 +88,8 @@ type Result struct {
 	// Body is the body the function posted, to /response or, when Error is set, to /error.
 	Body []byte
 	// Error is set when the function posted to /error (a returned error, a panic, bad input).
-	Error   *InvocationError
+	Error *InvocationError
+	// Elapsed is the time from the call to the answer (zero when there was none).
 	Elapsed time.Duration
 }
 

@@ -2,7 +2,8 @@
 // function, it answers every HTTP trigger event with what it received.
 //
 // Paths: /panic panics, /error returns an error, /sleep?ms=N sleeps N ms ignoring the deadline,
-// /binary answers a base64 body, /status?code=N answers status N; anything else echoes.
+// /binary answers a base64 body, /status?code=N answers status N, /size answers the length of
+// the event's body; anything else echoes.
 package main
 
 import (
@@ -65,6 +66,12 @@ func (f *echoFunction) handle(ctx context.Context, ev events.HTTPTriggerEvent) (
 			IsBase64Encoded: true,
 			Body:            base64.StdEncoding.EncodeToString(binaryBody),
 		}, nil
+	case "/size":
+		n := 0
+		if ev.Body != nil {
+			n = len(*ev.Body)
+		}
+		return &events.HTTPTriggerResponse{StatusCode: 200, Headers: map[string]string{}, Body: strconv.Itoa(n)}, nil
 	case "/status":
 		code, _ := strconv.Atoi(query["code"])
 		return &events.HTTPTriggerResponse{StatusCode: code, Headers: map[string]string{}}, nil
