@@ -32,7 +32,7 @@ func invalidParameter(name string) *gwError {
 }
 
 func missing(name string) *gwError {
-	return &gwError{http.StatusBadRequest, "Missing" + name, name + " is mandatory for this action."}
+	return &gwError{http.StatusBadRequest, "Missing" + name, `The input parameter "` + name + `" that is mandatory for processing this request is not supplied.`}
 }
 
 // newRequestID returns a random id shaped like DMS's
