@@ -1,0 +1,331 @@
+// Package httpapi is the function's http.Handler: every request is routed and
+// validated by kin-openapi against openapi.yaml, then handled by one function
+// per operationId. Errors are RFC 9457 problems with a stable code.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	dmsexportlink "github.com/dms-export-link/dms-export-link"
+	"github.com/dms-export-link/dms-export-link/internal/dms"
+	"github.com/dms-export-link/dms-export-link/internal/exports"
+	"github.com/dms-export-link/dms-export-link/internal/links"
+)
+
+const (
+	// maxBody bounds every request body; our bodies are a few hundred bytes.
+	maxBody = 64 << 10
+	// maxQuery bounds the query string before any parsing (FC allows 4 KB for path and query).
+	maxQuery = 4 << 10
+)
+
+// Resolver finds the download URL of a ticket (internal/exports in production).
+type Resolver interface {
+	Resolve(ctx context.Context, req dms.Request) (exports.Resolution, error)
+}
+
+// Deps is everything the handler needs; main builds it from the configuration.
+type Deps struct {
+	Resolver      Resolver
+	Signer        *links.Signer // nil or without keys: download links are refused, naming LINK_KEYS
+	APITokens     [][]byte      // bearer tokens for getExport and createLink
+	DefaultTid    int64         // DMS_TID, for links without tid
+	Region        string        // DMS region sent with every call
+	PublicBaseURL *url.URL      // base of minted links; nil = the request's own host
+	LinkTTL       time.Duration // default lifetime of minted links
+	NotReadyRetry time.Duration // Retry-After for "not ready yet"
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// API is the function's HTTP handler.
+type API struct {
+	deps   Deps
+	log    *slog.Logger
+	now    func() time.Time
+	router routers.Router
+	ops    map[string]func(*call) (*problem, error)
+	etag   string
+}
+
+// New builds the handler: the spec is loaded and validated and the router
+// built once here, never per request.
+func New(d Deps) (*API, error) {
+	doc, err := openapi3.NewLoader().LoadFromData(dmsexportlink.OpenAPI)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: load openapi.yaml: %w", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("httpapi: openapi.yaml: %w", err)
+	}
+	// Relative servers only: the function answers on any host (fcapp.run, custom domains, loopback).
+	doc.Servers = nil
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: router: %w", err)
+	}
+	a := &API{deps: d, log: d.Logger, now: d.Now, router: router}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.deps.NotReadyRetry <= 0 {
+		a.deps.NotReadyRetry = 5 * time.Second
+	}
+	sum := sha256.Sum256(dmsexportlink.OpenAPI)
+	a.etag = `"` + hex.EncodeToString(sum[:16]) + `"`
+	a.ops = a.routes()
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			if _, ok := a.ops[op.OperationID]; !ok {
+				return nil, fmt.Errorf("httpapi: %s %s: operation %q has no handler", method, path, op.OperationID)
+			}
+		}
+	}
+	return a, nil
+}
+
+// call is one request on its way through the handler.
+type call struct {
+	w          http.ResponseWriter
+	r          *http.Request
+	id         string
+	route      *routers.Route
+	params     map[string]string
+	claims     links.Claims
+	orderID    int64
+	tid        int64
+	dmsReqID   string
+	cache      exports.CacheStatus
+	attempts   int
+	outcome    string
+	previewBot bool
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := a.now()
+	sw := &statusWriter{ResponseWriter: w}
+	c := &call{w: sw, r: r, id: requestID(r)}
+	sw.Header().Set("X-Request-Id", c.id)
+	p := a.serve(c)
+	if p != nil {
+		if c.outcome == "" {
+			c.outcome = p.Code
+		}
+		p.write(sw, c.id)
+	}
+	a.logRequest(c, sw.status, start)
+}
+
+func (a *API) serve(c *call) (p *problem) {
+	defer func() {
+		if v := recover(); v != nil {
+			a.log.Error("panic", "requestId", c.id, "panic", fmt.Sprint(v))
+			p = newProblem("internal", "")
+		}
+	}()
+	r := c.r
+	if len(r.URL.RawQuery) > maxQuery {
+		return newProblem("bad_request", fmt.Sprintf("The query string is longer than %d bytes.", maxQuery))
+	}
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(c.w, r.Body, maxBody)
+	}
+	route, params, err := a.router.FindRoute(r)
+	switch {
+	case errors.Is(err, routers.ErrMethodNotAllowed):
+		p := newProblem("method_not_allowed", "")
+		p.allow = a.allowed(r)
+		return p
+	case err != nil:
+		return newProblem("not_found", "")
+	}
+	for k, v := range params {
+		if u, err := url.PathUnescape(v); err == nil {
+			params[k] = u
+		}
+	}
+	c.route, c.params = route, params
+	state := &authState{}
+	in := &openapi3filter.RequestValidationInput{
+		Request:    r,
+		PathParams: params,
+		Route:      route,
+		Options: &openapi3filter.Options{
+			MultiError:          true,
+			SkipSettingDefaults: true, // the signed query must reach the verifier unchanged
+			AuthenticationFunc: func(_ context.Context, ai *openapi3filter.AuthenticationInput) error {
+				return a.authenticate(ai, state)
+			},
+		},
+	}
+	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+		if state.bearer != nil {
+			return state.bearer
+		}
+		return validationProblem(err)
+	}
+	if state.linkPending {
+		if p := a.verifyLink(c); p != nil {
+			return p
+		}
+	}
+	p, err = a.ops[route.Operation.OperationID](c)
+	if err != nil {
+		return a.failure(c, err)
+	}
+	return p
+}
+
+// failure logs an unexpected error and turns any error into a problem.
+func (a *API) failure(c *call, err error) *problem {
+	p := problemFor(err)
+	if p.Code == "internal" {
+		a.log.Error("unexpected error", "requestId", c.id, "err", err.Error())
+	}
+	return p
+}
+
+// authenticate is kin-openapi's AuthenticationFunc. Bearer tokens are checked
+// now; signed links after the parameters are known to be well-formed.
+func (a *API) authenticate(ai *openapi3filter.AuthenticationInput, st *authState) error {
+	switch ai.SecuritySchemeName {
+	case "signedLink":
+		st.linkPending = true
+		return nil
+	case "bearerToken":
+		if p := a.checkBearer(ai.RequestValidationInput.Request); p != nil {
+			st.bearer = p
+			return ai.NewError(errors.New(p.Code))
+		}
+		return nil
+	}
+	return ai.NewError(fmt.Errorf("unknown security scheme"))
+}
+
+func (a *API) checkBearer(r *http.Request) *problem {
+	if len(a.deps.APITokens) == 0 {
+		return newProblem("api_tokens_missing", "Set API_TOKENS to enable the bearer-token operations.")
+	}
+	h := r.Header.Get("Authorization")
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return newProblem("unauthorized", "Send Authorization: Bearer <token>.")
+	}
+	got := []byte(strings.TrimSpace(h[len(prefix):]))
+	ok := 0
+	for _, want := range a.deps.APITokens {
+		ok |= subtle.ConstantTimeCompare(got, want)
+	}
+	if ok != 1 {
+		return newProblem("unauthorized", "The bearer token is not one of API_TOKENS.")
+	}
+	return nil
+}
+
+// verifyLink checks the signed link of a download request.
+func (a *API) verifyLink(c *call) *problem {
+	if a.deps.Signer == nil || len(a.deps.Signer.Keys) == 0 {
+		return problemFor(links.ErrNoKeys)
+	}
+	claims, err := a.deps.Signer.Verify(c.params["orderId"], c.r.URL.Query())
+	if err != nil {
+		return problemFor(err)
+	}
+	c.claims = claims
+	return nil
+}
+
+// allowed lists the methods the path answers to, for a 405's Allow header.
+func (a *API) allowed(r *http.Request) string {
+	var ms []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, _, err := a.router.FindRoute(probe); err == nil {
+			ms = append(ms, m)
+		}
+	}
+	return strings.Join(ms, ", ")
+}
+
+// requestID is FC's request id when running under FC, else a random one.
+func requestID(r *http.Request) string {
+	if fc, ok := fccontext.FromContext(r.Context()); ok && fc.RequestID != "" {
+		return fc.RequestID
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (a *API) logRequest(c *call, status int, start time.Time) {
+	op := ""
+	if c.route != nil {
+		op = c.route.Operation.OperationID
+	}
+	attrs := []slog.Attr{
+		slog.String("requestId", c.id),
+		slog.String("method", c.r.Method),
+		slog.String("path", c.r.URL.EscapedPath()),
+		slog.String("operationId", op),
+		slog.Int("status", status),
+		slog.String("outcome", c.outcome),
+		slog.Duration("latency", a.now().Sub(start)),
+	}
+	if c.orderID != 0 {
+		attrs = append(attrs, slog.Int64("orderId", c.orderID))
+	}
+	if c.tid != 0 {
+		attrs = append(attrs, slog.Int64("tid", c.tid))
+	}
+	if c.dmsReqID != "" {
+		attrs = append(attrs, slog.String("dmsRequestId", c.dmsReqID))
+	}
+	if c.cache != "" {
+		attrs = append(attrs, slog.String("cache", string(c.cache)), slog.Int("dmsAttempts", c.attempts))
+	}
+	if c.previewBot {
+		attrs = append(attrs, slog.Bool("previewBot", true))
+	}
+	a.log.LogAttrs(c.r.Context(), slog.LevelInfo, "request", attrs...)
+}
+
+// statusWriter remembers the status for the log line.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}

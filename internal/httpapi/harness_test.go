@@ -1,0 +1,317 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	dmsexportlink "github.com/dms-export-link/dms-export-link"
+	"github.com/dms-export-link/dms-export-link/internal/dms"
+	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
+	"github.com/dms-export-link/dms-export-link/internal/exports"
+	"github.com/dms-export-link/dms-export-link/internal/links"
+)
+
+// Sample tickets every harness holds.
+const (
+	tenant      = 3000
+	orderReady  = 5461234
+	orderNotYet = 5461235
+	orderFailed = 5461236
+	orderDenied = 5461237
+)
+
+var readyFile = []byte("id,name\n1,Alice\n2,Bob\n")
+
+// harness is the whole stack on loopback: the real SDK calling the DMS
+// emulator, the exports service, and the handler behind a real HTTP server.
+// Every response it sees is validated against openapi.yaml, and its logs are
+// checked for secrets when the test ends.
+type harness struct {
+	t       *testing.T
+	env     *dmsfake.Env
+	api     *API
+	srv     *httptest.Server
+	signer  *links.Signer
+	token   string
+	creds   dms.Credentials
+	logs    *syncBuffer
+	secrets []string // must never reach a log line
+	router  routers.Router
+	doc     *openapi3.T
+}
+
+type harnessOptions struct {
+	noKeys     bool
+	getenv     func(string) string // overrides the credentials environment
+	dmsTimeout time.Duration
+	retries    int
+	exportsOpt func(*exports.Options)
+	deps       func(*Deps)
+	gatewayNow func() time.Time // the emulator's clock; nil = time.Now
+}
+
+func newHarness(t *testing.T, o harnessOptions) *harness {
+	t.Helper()
+	h := &harness{t: t, logs: &syncBuffer{}}
+	h.creds = dms.Credentials{AccessKeyID: "LTAI" + randText(8), AccessKeySecret: randText(24), SecurityToken: "CAIS" + randText(40)}
+	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	env, err := dmsfake.Start(dmsfake.Options{
+		AccessKeyID: h.creds.AccessKeyID, AccessKeySecret: h.creds.AccessKeySecret, SecurityToken: h.creds.SecurityToken,
+		Logger: logger, DefaultTid: tenant, Now: o.gatewayNow,
+	}, dmsfake.OSSOptions{Bucket: "dms-idb-test", AccessKeyID: "LTAIoss" + randText(6), AccessKeySecret: randText(20)})
+	if err != nil {
+		t.Fatalf("start emulator: %v", err)
+	}
+	t.Cleanup(env.Close)
+	h.env = env
+	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderReady, State: dmsfake.StateReady, FileName: "export_5461234.csv", File: readyFile})
+	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderNotYet, State: dmsfake.StateNotReady, Tip: "The export is still running."})
+	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderFailed, State: dmsfake.StateFailed, ErrorCode: "UnknownError", ErrorMessage: "The export task failed."})
+	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderDenied, State: dmsfake.StateForbidden})
+
+	getenv := o.getenv
+	if getenv == nil {
+		vars := map[string]string{
+			"ALIBABA_CLOUD_ACCESS_KEY_ID":     h.creds.AccessKeyID,
+			"ALIBABA_CLOUD_ACCESS_KEY_SECRET": h.creds.AccessKeySecret,
+			"ALIBABA_CLOUD_SECURITY_TOKEN":    h.creds.SecurityToken,
+		}
+		getenv = func(k string) string { return vars[k] }
+	}
+	timeout := o.dmsTimeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	client, err := dms.New(dms.Options{Region: "cn-hangzhou", Endpoint: env.DMSHost, Scheme: "http", Timeout: timeout, Getenv: getenv})
+	if err != nil {
+		t.Fatalf("dms client: %v", err)
+	}
+	eo := exports.Options{
+		AllowedHosts: []string{"127.0.0.1"}, AllowHTTPLoopback: true,
+		MaxAttempts: 3, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
+		CallTimeout: timeout,
+	}
+	if o.exportsOpt != nil {
+		o.exportsOpt(&eo)
+	}
+	var keys []links.Key
+	if !o.noKeys {
+		keys = []links.Key{{ID: "k1", Secret: []byte(randText(32))}}
+	}
+	h.signer = &links.Signer{Keys: keys, MaxTTL: 30 * 24 * time.Hour}
+	h.token = "tok-" + randText(20)
+	deps := Deps{
+		Resolver:      exports.New(client, eo),
+		Signer:        h.signer,
+		APITokens:     [][]byte{[]byte(h.token)},
+		DefaultTid:    tenant,
+		Region:        "cn-hangzhou",
+		LinkTTL:       7 * 24 * time.Hour,
+		NotReadyRetry: 5 * time.Second,
+		Logger:        logger,
+	}
+	if o.deps != nil {
+		o.deps(&deps)
+	}
+	h.api, err = New(deps)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	h.srv = httptest.NewServer(h.api)
+	t.Cleanup(h.srv.Close)
+
+	h.doc, err = openapi3.NewLoader().LoadFromData(dmsexportlink.OpenAPI)
+	if err != nil {
+		t.Fatalf("load spec: %v", err)
+	}
+	h.doc.Servers = nil
+	if h.router, err = gorillamux.NewRouter(h.doc); err != nil {
+		t.Fatalf("router: %v", err)
+	}
+	h.secrets = append(h.secrets, h.creds.AccessKeySecret, h.creds.SecurityToken, h.token)
+	for _, k := range keys {
+		h.secrets = append(h.secrets, string(k.Secret), base64.StdEncoding.EncodeToString(k.Secret))
+	}
+	t.Cleanup(h.checkLogs)
+	return h
+}
+
+// link mints a signed link path+query for order with the harness's key.
+func (h *harness) link(order int64, exp time.Time) string {
+	h.t.Helper()
+	q, err := h.signer.Sign(links.Claims{OrderID: order, Expires: exp})
+	if err != nil {
+		h.t.Fatalf("sign: %v", err)
+	}
+	h.secrets = append(h.secrets, q.Get("sig"))
+	return "/exports/" + itoa(order) + "/download?" + q.Encode()
+}
+
+func (h *harness) week() time.Time { return time.Now().Add(7 * 24 * time.Hour) }
+
+// response is a finished exchange with its body read.
+type response struct {
+	*http.Response
+	body []byte
+}
+
+func (r *response) problem(t *testing.T) problem {
+	t.Helper()
+	var p problem
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("Content-Type = %q, want application/problem+json (status %d, body %s)", ct, r.StatusCode, r.body)
+	}
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatalf("problem body: %v: %s", err, r.body)
+	}
+	return p
+}
+
+// do sends a request over real HTTP without following redirects and
+// validates the exchange against openapi.yaml.
+func (h *harness) do(method, target string, body io.Reader, header http.Header) *response {
+	h.t.Helper()
+	var buf []byte
+	if body != nil {
+		buf, _ = io.ReadAll(body)
+	}
+	req, err := http.NewRequest(method, h.srv.URL+target, bytes.NewReader(buf))
+	if err != nil {
+		h.t.Fatalf("request: %v", err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, target, err)
+	}
+	defer res.Body.Close()
+	got, err := io.ReadAll(res.Body)
+	if err != nil {
+		h.t.Fatalf("read body: %v", err)
+	}
+	h.validate(req, buf, res, got)
+	return &response{Response: res, body: got}
+}
+
+func (h *harness) get(target string, header http.Header) *response {
+	h.t.Helper()
+	return h.do(http.MethodGet, target, nil, header)
+}
+
+// validate checks a response against the operation it belongs to;
+// undocumented statuses fail. Requests outside the spec must get a problem.
+func (h *harness) validate(req *http.Request, reqBody []byte, res *http.Response, body []byte) {
+	h.t.Helper()
+	if res.StatusCode >= 500 && res.StatusCode != 502 && res.StatusCode != 503 && res.StatusCode != 504 {
+		h.t.Errorf("%s %s: status %d: %s", req.Method, req.URL.Path, res.StatusCode, body)
+	}
+	probe := req.Clone(context.Background())
+	probe.Body = io.NopCloser(bytes.NewReader(reqBody))
+	route, params, err := h.router.FindRoute(probe)
+	if err != nil {
+		h.checkProblemSchema(res, body)
+		return
+	}
+	for k, v := range params {
+		if u, err := url.PathUnescape(v); err == nil {
+			params[k] = u
+		}
+	}
+	in := &openapi3filter.RequestValidationInput{Request: probe, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, SkipSettingDefaults: true}}
+	if req.Method == http.MethodHead {
+		if route.Operation.Responses.Status(res.StatusCode) == nil {
+			h.t.Errorf("HEAD %s: status %d is not in openapi.yaml", req.URL.Path, res.StatusCode)
+		}
+		return
+	}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.StatusCode, Header: res.Header,
+		Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+	out.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		h.t.Errorf("%s %s: response %d does not match openapi.yaml: %v\nbody: %s", req.Method, req.URL.Path, res.StatusCode, err, body)
+	}
+	if res.StatusCode == http.StatusFound {
+		// ValidateResponse skips redirects; check the documented headers ourselves.
+		for _, name := range []string{"Location", "Cache-Control", "Referrer-Policy"} {
+			if res.Header.Get(name) == "" {
+				h.t.Errorf("302 without %s", name)
+			}
+		}
+	}
+}
+
+func (h *harness) checkProblemSchema(res *http.Response, body []byte) {
+	h.t.Helper()
+	if ct := res.Header.Get("Content-Type"); ct != "application/problem+json" {
+		h.t.Errorf("status %d outside the spec's routes has Content-Type %q", res.StatusCode, ct)
+		return
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		h.t.Errorf("problem body is not JSON: %v", err)
+		return
+	}
+	if err := h.doc.Components.Schemas["Problem"].Value.VisitJSON(v); err != nil {
+		h.t.Errorf("problem does not match the Problem schema: %v", err)
+	}
+}
+
+// checkLogs fails the test if any secret the harness knows reached a log line.
+func (h *harness) checkLogs() {
+	logs := h.logs.String()
+	for _, s := range h.secrets {
+		if s != "" && strings.Contains(logs, s) {
+			h.t.Errorf("a secret (%.6s...) appears in the logs", s)
+		}
+	}
+	for _, marker := range []string{"Signature=", "SecurityToken=", "OSSAccessKeyId=", "security-token", "sig=", "Bearer "} {
+		if strings.Contains(logs, marker) {
+			h.t.Errorf("the logs contain %q", marker)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent log writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func randText(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)[:n]
+}

@@ -1,0 +1,14 @@
+package httpapi
+
+// routes maps every operationId in openapi.yaml to its handler; New fails if
+// the spec has an operation without one, and a test checks the reverse.
+func (a *API) routes() map[string]func(*call) (*problem, error) {
+	return map[string]func(*call) (*problem, error){
+		"downloadExport":     a.handleDownload,
+		"downloadExportHead": a.handleDownloadHead,
+		"getExport":          a.handleGetExport,
+		"createLink":         a.handleCreateLink,
+		"getOpenAPI":         a.handleOpenAPI,
+		"getHealth":          a.handleHealth,
+	}
+}
