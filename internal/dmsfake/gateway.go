@@ -38,7 +38,7 @@ type Options struct {
 	// tokens and OSS URL queries are never logged.
 	Logger *slog.Logger
 	// OSS serves the files of ready tickets; required for ready tickets
-	// without a Ticket.URL.
+	// without a Ticket.URL (without it they answer 500 InternalError).
 	OSS *OSS
 	// URLTTL is the lifetime of the OSS URLs the gateway mints; default 1h.
 	URLTTL time.Duration
@@ -95,7 +95,10 @@ type Fault struct {
 }
 
 // Call is one API call as the gateway saw it. SecurityToken is kept for
-// credential assertions in tests; it is never logged.
+// credential assertions in tests; it is never logged. Code is the gateway or
+// business code, "" on success, or one of the emulator's own markers for an
+// answer without a code: "Dropped", "Malformed", "ClientGone" (Status 0 when
+// nothing was written).
 type Call struct {
 	Action, AccessKeyID, SecurityToken, RegionID string
 	Tid, OrderID                                 int64
