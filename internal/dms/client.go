@@ -175,8 +175,10 @@ func CredentialsFromContext(ctx context.Context, getenv func(string) string) (Cr
 // without a file yet is not an error: it returns Ready=false and DMS's
 // TipMessage. Every error is an *Error; its text holds no secret.
 //
-// The call is bounded by Options.Timeout and by ctx, whose cancellation
-// aborts it.
+// The call is bounded by Options.Timeout and by ctx: running out of time is
+// KindTimeout, cancelling ctx is KindTransport wrapping context.Canceled. An
+// invalid req (OrderID <= 0, negative Tid, bad region) is KindBadRequest and
+// missing credentials KindNoCredentials, both without calling DMS.
 func (c *Client) DownloadURL(ctx context.Context, req Request) (Result, error) {
 	if req.OrderID <= 0 {
 		return Result{}, &Error{Kind: KindBadRequest, Message: fmt.Sprintf("order id %d: must be positive", req.OrderID)}
