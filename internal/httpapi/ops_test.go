@@ -1,0 +1,170 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	dmsexportlink "github.com/dms-export-link/dms-export-link"
+	"github.com/dms-export-link/dms-export-link/internal/dms"
+	"github.com/dms-export-link/dms-export-link/internal/exports"
+)
+
+func TestCreateLinkThenDownload(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	res := h.do(http.MethodPost, "/links", strings.NewReader(`{"orderId":5461234,"ttlSeconds":3600}`),
+		http.Header{"Authorization": {"Bearer " + h.token}, "Content-Type": {"application/json"}})
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("status = %d: %s", res.StatusCode, res.body)
+	}
+	var l link
+	if err := json.Unmarshal(res.body, &l); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Until(l.ExpiresAt); d < 59*time.Minute || d > time.Hour+time.Second {
+		t.Errorf("expiresAt %v is not an hour from now", l.ExpiresAt)
+	}
+	u, err := url.Parse(l.URL)
+	if err != nil || u.Host != strings.TrimPrefix(h.srv.URL, "http://") || u.Scheme != "http" {
+		t.Fatalf("link %q is not on the function's own loopback host", l.URL)
+	}
+	h.secrets = append(h.secrets, u.Query().Get("sig"))
+	if n := h.env.Gateway.Calls(); n != 0 {
+		t.Errorf("createLink called DMS %d times", n)
+	}
+	got := h.get(u.RequestURI(), nil)
+	if got.StatusCode != http.StatusFound {
+		t.Fatalf("minted link answered %d: %s", got.StatusCode, got.body)
+	}
+}
+
+func TestCreateLinkUsesPublicBaseURL(t *testing.T) {
+	t.Parallel()
+	base, _ := url.Parse("https://exports.example.com/dl")
+	h := newHarness(t, harnessOptions{deps: func(d *Deps) { d.PublicBaseURL = base }})
+	res := h.do(http.MethodPost, "/links", strings.NewReader(`{"orderId":42,"tid":7}`),
+		http.Header{"Authorization": {"Bearer " + h.token}, "Content-Type": {"application/json"}})
+	var l link
+	_ = json.Unmarshal(res.body, &l)
+	if !strings.HasPrefix(l.URL, "https://exports.example.com/dl/exports/42/download?") || !strings.Contains(l.URL, "tid=7") {
+		t.Fatalf("link = %q", l.URL)
+	}
+	if d := time.Until(l.ExpiresAt); d < 7*24*time.Hour-time.Minute {
+		t.Errorf("default lifetime %v is shorter than LINK_TTL", d)
+	}
+}
+
+func TestGetExport(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	auth := http.Header{"Authorization": {"bearer " + h.token}}
+	for _, tc := range []struct {
+		order int64
+		ready bool
+		tip   string
+	}{{orderReady, true, ""}, {orderNotYet, false, "The export is still running."}} {
+		res := h.get("/exports/"+itoa(tc.order), auth)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("status = %d: %s", res.StatusCode, res.body)
+		}
+		var st exportStatus
+		if err := json.Unmarshal(res.body, &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.OrderID != tc.order || st.Tid != tenant || st.Ready != tc.ready || st.TipMessage != tc.tip {
+			t.Errorf("status = %+v", st)
+		}
+		if strings.Contains(string(res.body), h.env.OSSURL) {
+			t.Error("getExport reveals the OSS URL")
+		}
+		u, _ := url.Parse(st.Link.URL)
+		h.secrets = append(h.secrets, u.Query().Get("sig"))
+		if tc.ready {
+			if got := h.get(u.RequestURI(), nil); got.StatusCode != http.StatusFound {
+				t.Errorf("the status's link answered %d", got.StatusCode)
+			}
+		}
+	}
+	res := h.get("/exports/99", auth)
+	if p := res.problem(t); res.StatusCode != 404 || p.Code != "export_not_found" {
+		t.Errorf("unknown ticket: %d %s", res.StatusCode, p.Code)
+	}
+}
+
+func TestOpenAPIServedVerbatim(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	res := h.get("/openapi.yaml", nil)
+	if res.StatusCode != 200 || !bytes.Equal(res.body, dmsexportlink.OpenAPI) {
+		t.Fatalf("status %d, %d bytes; want the embedded spec", res.StatusCode, len(res.body))
+	}
+	etag := res.Header.Get("ETag")
+	again := h.get("/openapi.yaml", http.Header{"If-None-Match": {etag}})
+	if etag == "" || again.StatusCode != http.StatusNotModified {
+		t.Errorf("ETag %q, revalidation answered %d", etag, again.StatusCode)
+	}
+}
+
+func TestHealthRevealsNoSecrets(t *testing.T) {
+	t.Parallel()
+	for _, noKeys := range []bool{false, true} {
+		h := newHarness(t, harnessOptions{noKeys: noKeys})
+		res := h.get("/healthz", nil)
+		var got health
+		if err := json.Unmarshal(res.body, &got); err != nil {
+			t.Fatal(err)
+		}
+		want := map[bool]string{false: "enabled", true: "disabled"}[noKeys]
+		if got.Status != "ok" || got.LinkSigning != want || got.APITokens != "enabled" {
+			t.Errorf("noKeys=%v: health = %+v", noKeys, got)
+		}
+		for _, s := range h.secrets {
+			if bytes.Contains(res.body, []byte(s)) {
+				t.Error("health reveals a secret")
+			}
+		}
+	}
+}
+
+// routes.go and openapi.yaml list the same operations.
+func TestRoutesMatchSpec(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	var inSpec, served []string
+	for _, item := range h.doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			inSpec = append(inSpec, op.OperationID)
+		}
+	}
+	for id := range h.api.routes() {
+		served = append(served, id)
+	}
+	sort.Strings(inSpec)
+	sort.Strings(served)
+	if strings.Join(inSpec, ",") != strings.Join(served, ",") {
+		t.Fatalf("spec operations %v, served %v", inSpec, served)
+	}
+}
+
+// A panic below the handler is a 500 problem, not a crash or a stack trace.
+func TestPanicIsAProblem(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{allow500: true, deps: func(d *Deps) { d.Resolver = panicResolver{} }})
+	res := h.get(h.link(orderReady, h.week()), nil)
+	if p := res.problem(t); res.StatusCode != 500 || p.Code != "internal" || strings.Contains(string(res.body), "goroutine") {
+		t.Fatalf("got %d %s", res.StatusCode, res.body)
+	}
+}
+
+type panicResolver struct{}
+
+func (panicResolver) Resolve(context.Context, dms.Request) (exports.Resolution, error) {
+	panic("boom")
+}
