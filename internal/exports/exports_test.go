@@ -101,6 +101,9 @@ func TestResolveCacheLifetime(t *testing.T) {
 			}
 			resolve(CacheMiss, 1)
 			if tt.life == 0 {
+				if n := s.cache.Len(); n != 0 {
+					t.Errorf("cache holds %d entries, want none for an answer already stale", n)
+				}
 				resolve(CacheMiss, 2)
 				return
 			}
@@ -528,5 +531,25 @@ func TestResolveWrapsForeignErrors(t *testing.T) {
 	}
 	if calls, _ := fc.counts(); calls != 1 {
 		t.Errorf("DMS calls = %d, want 1 (unknown errors are not retried)", calls)
+	}
+}
+
+// A resolve that missed the cache just before another call filled it must not
+// ask DMS again once it leads the next flight.
+func TestFlightRechecksCache(t *testing.T) {
+	t.Parallel()
+	clock := newClock()
+	url := v1URL("a", clock.Now().Add(time.Hour))
+	fc := &fakeClient{script: func(context.Context, int, dms.Request) (dms.Result, error) { return ready(url), nil }}
+	s := New(fc, Options{AllowedHosts: testAllowed, Now: clock.Now})
+	if _, err := s.Resolve(context.Background(), ticket); err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	o := s.flight(context.Background(), ticket, time.Now().Add(time.Second))
+	if o.err != nil || !o.fromCache || o.res.URL != url || o.attempts != 0 {
+		t.Errorf("flight = %+v, want the cached answer without a call", o)
+	}
+	if calls, _ := fc.counts(); calls != 1 {
+		t.Errorf("DMS calls = %d, want 1", calls)
 	}
 }
