@@ -49,9 +49,7 @@ func TestResolveCoalescesConcurrentCalls(t *testing.T) {
 		}
 		status[res[i].Cache]++
 	}
-	if got, _ := fc.counts(); got != 1 {
-		t.Errorf("DMS calls = %d, want 1", got)
-	}
+	fc.wantCalls(t, 1)
 	if got, want := status[CacheMiss], 1; got != want {
 		t.Errorf("%d resolves led the call, want %d (statuses %v)", got, want, status)
 	}
@@ -95,9 +93,7 @@ func TestResolveCacheLifetime(t *testing.T) {
 				if got.Cache != wantStatus {
 					t.Errorf("Cache = %q, want %q", got.Cache, wantStatus)
 				}
-				if calls, _ := fc.counts(); calls != wantCalls {
-					t.Errorf("DMS calls = %d, want %d", calls, wantCalls)
-				}
+				fc.wantCalls(t, wantCalls)
 			}
 			resolve(CacheMiss, 1)
 			if tt.life == 0 {
@@ -136,9 +132,7 @@ func TestResolveDoesNotCacheErrors(t *testing.T) {
 	if got.Result.URL != url || got.Cache != CacheMiss {
 		t.Errorf("second Resolve = %+v, want a fresh miss with the URL", got)
 	}
-	if calls, _ := fc.counts(); calls != 2 {
-		t.Errorf("DMS calls = %d, want 2", calls)
-	}
+	fc.wantCalls(t, 2)
 }
 
 func TestResolveKeysOnWholeRequest(t *testing.T) {
@@ -161,9 +155,7 @@ func TestResolveKeysOnWholeRequest(t *testing.T) {
 			}
 		}
 	}
-	if calls, _ := fc.counts(); calls != len(reqs) {
-		t.Errorf("DMS calls = %d, want %d", calls, len(reqs))
-	}
+	fc.wantCalls(t, len(reqs))
 }
 
 func TestResolveRetries(t *testing.T) {
@@ -206,10 +198,7 @@ func TestResolveRetries(t *testing.T) {
 			s := New(fc, Options{AllowedHosts: testAllowed, Now: clock.Now, MaxAttempts: 4,
 				RetryBase: time.Millisecond, RetryMax: 2 * time.Millisecond})
 			got, err := s.Resolve(context.Background(), ticket)
-			calls, _ := fc.counts()
-			if calls != tt.wantCalls {
-				t.Errorf("DMS calls = %d, want %d", calls, tt.wantCalls)
-			}
+			fc.wantCalls(t, tt.wantCalls)
 			if got.Attempts != tt.wantCalls {
 				t.Errorf("Attempts = %d, want %d", got.Attempts, tt.wantCalls)
 			}
@@ -276,9 +265,7 @@ func TestResolveStopsWhenRetryCannotFit(t *testing.T) {
 	if !errors.As(err, &e) || e.Kind != dms.KindThrottled || e.RetryAfter != time.Hour {
 		t.Errorf("error = %#v, want the throttling error with its Retry-After", err)
 	}
-	if calls, _ := fc.counts(); calls != 1 {
-		t.Errorf("DMS calls = %d, want 1", calls)
-	}
+	fc.wantCalls(t, 1)
 }
 
 func TestBackoff(t *testing.T) {
@@ -337,9 +324,7 @@ func TestResolveAnswersBeforeDeadline(t *testing.T) {
 	}
 	// The shared call ends with the leader's budget; nothing keeps running.
 	waitFor(t, "the DMS call to end", func() bool { _, n := fc.counts(); return n == 0 })
-	if calls, _ := fc.counts(); calls != 1 {
-		t.Errorf("DMS calls = %d, want 1 (no retry fits)", calls)
-	}
+	fc.wantCalls(t, 1)
 }
 
 func TestResolveBoundsCallWithoutDeadline(t *testing.T) {
@@ -366,9 +351,7 @@ func TestResolveExpiredDeadlineMakesNoCall(t *testing.T) {
 	if k := kindOf(t, err); k != dms.KindTimeout {
 		t.Errorf("error kind = %v, want timeout", k)
 	}
-	if calls, _ := fc.counts(); calls != 0 {
-		t.Errorf("DMS calls = %d, want 0", calls)
-	}
+	fc.wantCalls(t, 0)
 }
 
 func TestResolveLeaderCancelDoesNotCancelOthers(t *testing.T) {
@@ -417,9 +400,7 @@ func TestResolveLeaderCancelDoesNotCancelOthers(t *testing.T) {
 	if got.res.Result.URL != url {
 		t.Errorf("other resolve URL = %q, want %q", got.res.Result.URL, url)
 	}
-	if calls, _ := fc.counts(); calls != 1 {
-		t.Errorf("DMS calls = %d, want 1", calls)
-	}
+	fc.wantCalls(t, 1)
 }
 
 func TestResolveCacheIsBounded(t *testing.T) {
@@ -473,9 +454,7 @@ func TestResolveRefusesURLsFailingPolicy(t *testing.T) {
 			t.Errorf("Result.URL = %q, want empty with a policy error", got.Result.URL)
 		}
 	}
-	if calls, _ := fc.counts(); calls != 2 {
-		t.Errorf("DMS calls = %d, want 2 (refused URLs are not cached)", calls)
-	}
+	fc.wantCalls(t, 2)
 }
 
 func TestResolveNotReadyDropsURL(t *testing.T) {
@@ -515,9 +494,7 @@ func TestResolveLocalRateLimit(t *testing.T) {
 	if !errors.As(err, &e) || e.Kind != dms.KindThrottled || e.Code != "LocalRateLimit" {
 		t.Errorf("error = %v, want throttled LocalRateLimit", err)
 	}
-	if calls, _ := fc.counts(); calls != 1 {
-		t.Errorf("DMS calls = %d, want 1", calls)
-	}
+	fc.wantCalls(t, 1)
 }
 
 func TestResolveWrapsForeignErrors(t *testing.T) {
@@ -529,9 +506,7 @@ func TestResolveWrapsForeignErrors(t *testing.T) {
 	if k := kindOf(t, err); k != dms.KindUnknown || !errors.Is(err, boom) {
 		t.Errorf("error = %v, want an unknown-kind *dms.Error wrapping the cause", err)
 	}
-	if calls, _ := fc.counts(); calls != 1 {
-		t.Errorf("DMS calls = %d, want 1 (unknown errors are not retried)", calls)
-	}
+	fc.wantCalls(t, 1)
 }
 
 // A resolve that missed the cache just before another call filled it must not
@@ -549,7 +524,5 @@ func TestFlightRechecksCache(t *testing.T) {
 	if o.err != nil || !o.fromCache || o.res.URL != url || o.attempts != 0 {
 		t.Errorf("flight = %+v, want the cached answer without a call", o)
 	}
-	if calls, _ := fc.counts(); calls != 1 {
-		t.Errorf("DMS calls = %d, want 1", calls)
-	}
+	fc.wantCalls(t, 1)
 }

@@ -40,6 +40,14 @@ func (f *fakeClient) counts() (calls, inFlight int) {
 	return f.calls, f.inFlight
 }
 
+// wantCalls fails the test unless DMS was called exactly want times.
+func (f *fakeClient) wantCalls(t *testing.T, want int) {
+	t.Helper()
+	if got, _ := f.counts(); got != want {
+		t.Errorf("DMS calls = %d, want %d", got, want)
+	}
+}
+
 // fakeClock is a settable clock for cache expiry.
 type fakeClock struct {
 	mu sync.Mutex
