@@ -288,7 +288,8 @@ func bodyAllowed(status int) bool {
 }
 
 // Handler adapts h to fc.Start. It never returns an error, because FC turns
-// errors into its own opaque 502-style answer: an event that is not a valid
+// a returned error into an UnhandledInvocationError answer whose status and
+// body the function cannot shape (notes/fc3-runtime.md §1.3): an event that is not a valid
 // request gets a 400 problem with code "bad_event", and a panic in h gets a
 // 500 problem without any detail. maxBody is passed to NewRequest. HEAD
 // responses lose their body, as with net/http.
