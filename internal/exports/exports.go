@@ -138,6 +138,9 @@ func (s *Service) Resolve(ctx context.Context, req dms.Request) (Resolution, err
 		return Resolution{Result: res, Cache: CacheHit}, nil
 	}
 
+	if ctx.Err() != nil {
+		return Resolution{Cache: CacheMiss}, timeoutError(context.Cause(ctx))
+	}
 	// The shared call ends when the leader must answer, but never later than
 	// CallTimeout, so a caller without deadline cannot pin it forever.
 	now := time.Now()

@@ -354,6 +354,19 @@ func TestResolveExpiredDeadlineMakesNoCall(t *testing.T) {
 	fc.wantCalls(t, 0)
 }
 
+func TestResolveCancelledContextMakesNoCall(t *testing.T) {
+	t.Parallel()
+	fc := &fakeClient{script: blockUntilDone}
+	s := New(fc, Options{AllowedHosts: testAllowed})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := s.Resolve(ctx, ticket)
+	if k := kindOf(t, err); k != dms.KindTimeout || !errors.Is(err, context.Canceled) {
+		t.Errorf("error = %v, want a timeout wrapping context.Canceled", err)
+	}
+	fc.wantCalls(t, 0)
+}
+
 func TestResolveLeaderCancelDoesNotCancelOthers(t *testing.T) {
 	t.Parallel()
 	clock := newClock()
