@@ -11,6 +11,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -159,16 +160,18 @@ func (s *Service) Resolve(ctx context.Context, req dms.Request) (Resolution, err
 		giveUp = t.C
 	}
 
-	leader := false // written only by this resolve's closure, read after the channel receive
+	// Only this resolve's closure sets leader; it is read concurrently when
+	// the caller gives up, hence atomic.
+	var leader atomic.Bool
 	ch := s.group.DoChan(flightKey(req), func() (any, error) {
-		leader = true
+		leader.Store(true)
 		return s.flight(ctx, req, callEnd), nil
 	})
 	select {
 	case r := <-ch:
 		o, _ := r.Val.(outcome)
 		res := Resolution{Result: o.res, Cache: CacheShared}
-		if leader {
+		if leader.Load() {
 			res.Cache, res.Attempts = CacheMiss, o.attempts
 			if o.fromCache {
 				res.Cache = CacheHit
@@ -176,10 +179,17 @@ func (s *Service) Resolve(ctx context.Context, req dms.Request) (Resolution, err
 		}
 		return res, o.err
 	case <-ctx.Done():
-		return Resolution{Cache: CacheShared}, timeoutError(context.Cause(ctx))
+		return Resolution{Cache: gaveUpStatus(&leader)}, timeoutError(context.Cause(ctx))
 	case <-giveUp:
-		return Resolution{Cache: CacheShared}, timeoutError(context.DeadlineExceeded)
+		return Resolution{Cache: gaveUpStatus(&leader)}, timeoutError(context.DeadlineExceeded)
 	}
+}
+
+func gaveUpStatus(leader *atomic.Bool) CacheStatus {
+	if leader.Load() {
+		return CacheMiss
+	}
+	return CacheShared
 }
 
 func timeoutError(cause error) *dms.Error {
