@@ -290,7 +290,7 @@ func (a *API) logRequest(c *call, status int, start time.Time) {
 		slog.String("operationId", op),
 		slog.Int("status", status),
 		slog.String("outcome", c.outcome),
-		slog.Duration("latency", a.now().Sub(start)),
+		slog.Float64("latencyMs", float64(a.now().Sub(start).Microseconds())/1000),
 	}
 	if c.orderID != 0 {
 		attrs = append(attrs, slog.Int64("orderId", c.orderID))
