@@ -383,17 +383,17 @@ func TestResolveLeaderCancelDoesNotCancelOthers(t *testing.T) {
 
 	leaderCtx, cancelLeader := context.WithCancel(context.Background())
 	defer cancelLeader()
-	leaderErr := make(chan error, 1)
-	go func() {
-		_, err := s.Resolve(leaderCtx, ticket)
-		leaderErr <- err
-	}()
-	waitFor(t, "the DMS call", func() bool { calls, _ := fc.counts(); return calls == 1 })
-
 	type answer struct {
 		res Resolution
 		err error
 	}
+	leader := make(chan answer, 1)
+	go func() {
+		res, err := s.Resolve(leaderCtx, ticket)
+		leader <- answer{res, err}
+	}()
+	waitFor(t, "the DMS call", func() bool { calls, _ := fc.counts(); return calls == 1 })
+
 	other := make(chan answer, 1)
 	go func() {
 		res, err := s.Resolve(context.Background(), ticket)
@@ -401,9 +401,12 @@ func TestResolveLeaderCancelDoesNotCancelOthers(t *testing.T) {
 	}()
 
 	cancelLeader()
-	err := <-leaderErr
-	if k := kindOf(t, err); k != dms.KindTimeout || !errors.Is(err, context.Canceled) {
-		t.Errorf("leader error = %v, want a timeout wrapping context.Canceled", err)
+	lead := <-leader
+	if k := kindOf(t, lead.err); k != dms.KindTimeout || !errors.Is(lead.err, context.Canceled) {
+		t.Errorf("leader error = %v, want a timeout wrapping context.Canceled", lead.err)
+	}
+	if lead.res.Cache != CacheMiss {
+		t.Errorf("leader Cache = %q, want miss", lead.res.Cache)
 	}
 	close(release)
 	got := <-other
