@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The README's first command, as a new user follows it: the demo prints links;
+// the ready one redirects to the fake OSS, which serves the sample file; the
+// tampered one is 403, the expired one 410.
+func TestDemoFollowsTheGuide(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-demo", "-addr", "127.0.0.1:0"}, func(string) string { return "" }, out, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+
+	links := map[string]string{}
+	pattern := regexp.MustCompile(`(?m)^\s+(ready|not ready yet|export failed|tampered|expired) \(\d+[^)]*\)\s+(http://\S+)$`)
+	deadline := time.Now().Add(20 * time.Second)
+	for len(links) < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the demo printed no links in time:\n%s", out.String())
+		}
+		for _, m := range pattern.FindAllStringSubmatch(out.String(), -1) {
+			links[m[1]] = m[2]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for name, want := range map[string]int{"ready": 302, "not ready yet": 409, "export failed": 502, "tampered": 403, "expired": 410} {
+		res, err := client.Get(links[name])
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("%s link: status %d, want %d", name, res.StatusCode, want)
+		}
+	}
+	res, err := http.Get(links["ready"]) // follows the redirect to the fake OSS
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || !bytes.Equal(body, demoFile) {
+		t.Fatalf("download: %d %q, want the sample file", res.StatusCode, body)
+	}
+	if !strings.Contains(res.Header.Get("Content-Disposition"), "attachment") {
+		t.Errorf("Content-Disposition = %q", res.Header.Get("Content-Disposition"))
+	}
+	if !strings.Contains(out.String(), `"msg":"dms call"`) {
+		t.Error("the demo does not log DMS calls")
+	}
+}
+
+func TestConfigErrorNamesTheVariable(t *testing.T) {
+	env := map[string]string{"LINK_TTL": "forever"}
+	err := run(context.Background(), nil, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "LINK_TTL") {
+		t.Fatalf("run = %v, want an error naming LINK_TTL", err)
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
