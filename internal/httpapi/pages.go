@@ -97,7 +97,9 @@ func (a *API) writePage(c *call, p *problem) error {
 		}
 	case pageDMSFailed:
 		d.Tip, d.Detail, d.Tone = p.Detail, "", "error"
-	case pageExpired, pageInvalid, pageIncomplete, pageNotFound:
+	case pageExpired, pageInvalid:
+		d.Tone, d.Detail = "warn", "" // the page says it all, in the reader's language
+	case pageIncomplete, pageNotFound:
 		d.Tone = "warn"
 	default:
 		d.Tone = "error"
