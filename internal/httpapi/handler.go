@@ -131,7 +131,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if c.outcome == "" {
 			c.outcome = p.Code
 		}
-		p.write(sw, c.id)
+		a.writeProblem(c, p)
 	}
 	a.logRequest(c, sw.status, start)
 }

@@ -1,0 +1,287 @@
+package browser
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"html/template"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	dmsexportlink "github.com/dms-export-link/dms-export-link"
+	"github.com/dms-export-link/dms-export-link/internal/dms"
+	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
+	"github.com/dms-export-link/dms-export-link/internal/exports"
+	"github.com/dms-export-link/dms-export-link/internal/httpapi"
+	"github.com/dms-export-link/dms-export-link/internal/links"
+)
+
+const tenant = 3000
+
+// notReadyRetry is the Retry-After of "not ready yet", short so the page
+// reloads quickly; the screenshot for docs/ shows the default of 5s. The
+// exports cache keeps that answer for less, so a reload after the ticket
+// became ready reaches DMS.
+func notReadyRetry() time.Duration {
+	if *updateDocs {
+		return 5 * time.Second
+	}
+	return 2 * time.Second
+}
+
+// stack is the function as a person reaches it: the DMS emulator and fake
+// OSS, the real SDK client, the exports service and the handler on a
+// loopback listener, plus a "chat" site on another origin whose messages
+// carry the signed links. Every response of the function is validated
+// against openapi.yaml.
+type stack struct {
+	t      *testing.T
+	env    *dmsfake.Env
+	fn     *httptest.Server
+	chat   *httptest.Server
+	signer *links.Signer
+	logs   *syncBuffer
+	router routers.Router
+	doc    *openapi3.T
+
+	mu       sync.Mutex
+	messages map[string]string // chat message id -> link
+	seen     []seenRequest
+	failures []string
+	sigs     []string // link signatures that must not reach a log line
+}
+
+// seenRequest is one request the function answered.
+type seenRequest struct {
+	path, referer string
+	status        int
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{t: t, logs: &syncBuffer{}, messages: map[string]string{}}
+	logger := slog.New(slog.NewJSONHandler(s.logs, nil))
+	ak, secret, sts := "LTAI"+randText(8), randText(24), "CAIS"+randText(40)
+	env, err := dmsfake.Start(dmsfake.Options{AccessKeyID: ak, AccessKeySecret: secret, SecurityToken: sts, Logger: logger, DefaultTid: tenant},
+		dmsfake.OSSOptions{Bucket: "dms-idb-browser", AccessKeyID: "LTAIoss" + randText(6), AccessKeySecret: randText(20)})
+	if err != nil {
+		t.Fatalf("start the DMS emulator: %v", err)
+	}
+	t.Cleanup(env.Close)
+	s.env = env
+	creds := map[string]string{
+		"ALIBABA_CLOUD_ACCESS_KEY_ID": ak, "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret, "ALIBABA_CLOUD_SECURITY_TOKEN": sts,
+	}
+	client, err := dms.New(dms.Options{Region: "cn-hangzhou", Endpoint: env.DMSHost, Scheme: "http", Timeout: 5 * time.Second,
+		Getenv: func(k string) string { return creds[k] }})
+	if err != nil {
+		t.Fatalf("dms client: %v", err)
+	}
+	resolver := exports.New(client, exports.Options{
+		AllowedHosts: []string{"127.0.0.1"}, AllowHTTPLoopback: true,
+		NotReadyTTL: notReadyRetry() / 2, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
+	})
+	s.signer = &links.Signer{Keys: []links.Key{{ID: "k1", Secret: []byte(randText(32))}}, MaxTTL: 30 * 24 * time.Hour}
+	api, err := httpapi.New(httpapi.Deps{
+		Resolver: resolver, Signer: s.signer, DefaultTid: tenant, Region: "cn-hangzhou",
+		LinkTTL: 7 * 24 * time.Hour, NotReadyRetry: notReadyRetry(), Logger: logger,
+	})
+	if err != nil {
+		t.Fatalf("httpapi.New: %v", err)
+	}
+	if s.doc, err = openapi3.NewLoader().LoadFromData(dmsexportlink.OpenAPI); err != nil {
+		t.Fatalf("load openapi.yaml: %v", err)
+	}
+	s.doc.Servers = nil
+	if s.router, err = gorillamux.NewRouter(s.doc); err != nil {
+		t.Fatalf("router: %v", err)
+	}
+	s.fn = httptest.NewServer(s.validating(api))
+	s.chat = httptest.NewServer(http.HandlerFunc(s.serveChat))
+	t.Cleanup(func() {
+		// After the browser is gone (its cleanup runs first), so every
+		// request it made has been answered and checked.
+		s.fn.Close()
+		s.chat.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, f := range s.failures {
+			t.Error(f)
+		}
+		logs := s.logs.String()
+		for _, sig := range s.sigs {
+			if strings.Contains(logs, sig) {
+				t.Errorf("a link signature (%.6s...) appears in the logs", sig)
+			}
+		}
+		for _, marker := range []string{"Signature=", "SecurityToken=", "sig="} {
+			if strings.Contains(logs, marker) {
+				t.Errorf("the logs contain %q", marker)
+			}
+		}
+	})
+	return s
+}
+
+// link mints a signed link to order, valid until exp; signedAt is the
+// signer's clock, so an already expired link can be made.
+func (s *stack) link(order int64, exp, signedAt time.Time) string {
+	s.t.Helper()
+	signer := *s.signer
+	signer.Now = func() time.Time { return signedAt }
+	q, err := signer.Sign(links.Claims{OrderID: order, Expires: exp})
+	if err != nil {
+		s.t.Fatalf("sign: %v", err)
+	}
+	s.mu.Lock()
+	s.sigs = append(s.sigs, q.Get("sig"))
+	s.mu.Unlock()
+	return s.fn.URL + "/exports/" + strconv.FormatInt(order, 10) + "/download?" + q.Encode()
+}
+
+// message posts link in the chat and returns the address of the message.
+func (s *stack) message(link string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := strconv.Itoa(len(s.messages) + 1)
+	s.messages[id] = link
+	return s.chat.URL + "/messages/" + id
+}
+
+var chatPage = template.Must(template.New("chat").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Chat</title></head>
+<body><p>Your export is ready: <a id="link" href="{{.}}">download it</a>.</p></body></html>`))
+
+// serveChat shows a message with its link. Its referrer policy sends the
+// whole address, so only the function's own policy can keep it from OSS.
+func (s *stack) serveChat(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	link, ok := s.messages[strings.TrimPrefix(r.URL.Path, "/messages/")]
+	s.mu.Unlock()
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Referrer-Policy", "unsafe-url")
+	_ = chatPage.Execute(w, link)
+}
+
+// requests returns what the function answered for path, oldest first.
+func (s *stack) requests(path string) []seenRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []seenRequest
+	for _, r := range s.seen {
+		if r.path == path {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// validating wraps the function: each answer is recorded and checked
+// against openapi.yaml, and a mismatch fails the test when it ends.
+func (s *stack) validating(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		next.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		res := rec.Result()
+		failure := s.check(r, res, rec.Body.Bytes())
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.seen = append(s.seen, seenRequest{path: r.URL.Path, referer: r.Referer(), status: res.StatusCode})
+		if failure != "" {
+			s.failures = append(s.failures, r.Method+" "+r.URL.Path+": "+failure)
+		}
+	})
+}
+
+// check returns why res does not match openapi.yaml, or "".
+func (s *stack) check(r *http.Request, res *http.Response, body []byte) string {
+	route, params, err := s.router.FindRoute(r)
+	if err != nil {
+		// Outside the spec (the browser's /favicon.ico): a problem.
+		var v any
+		if res.Header.Get("Content-Type") != "application/problem+json" || json.Unmarshal(body, &v) != nil {
+			return "an answer outside the spec's routes is not problem+json"
+		}
+		if err := s.doc.Components.Schemas["Problem"].Value.VisitJSON(v); err != nil {
+			return "problem does not match the Problem schema: " + err.Error()
+		}
+		return ""
+	}
+	for k, v := range params {
+		if u, err := url.PathUnescape(v); err == nil {
+			params[k] = u
+		}
+	}
+	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, SkipSettingDefaults: true}}
+	opts := &openapi3filter.Options{IncludeResponseStatus: true}
+	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt == "text/html" {
+		// kin-openapi cannot decode text/html; check that it is documented.
+		opts.ExcludeResponseBody = true
+		if ref := route.Operation.Responses.Status(res.StatusCode); ref == nil || ref.Value.Content.Get("text/html") == nil {
+			return "text/html is not documented for status " + strconv.Itoa(res.StatusCode)
+		}
+	}
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.StatusCode, Header: res.Header, Options: opts}
+	out.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		return "response does not match openapi.yaml: " + err.Error()
+	}
+	if res.StatusCode == http.StatusFound {
+		for _, name := range []string{"Location", "Cache-Control", "Referrer-Policy"} {
+			if res.Header.Get(name) == "" {
+				return "302 without " + name
+			}
+		}
+	}
+	return ""
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent log writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func randText(n int) string {
+	b := make([]byte, n)
+	_, _ = io.ReadFull(rand.Reader, b)
+	return base64.RawURLEncoding.EncodeToString(b)[:n]
+}
