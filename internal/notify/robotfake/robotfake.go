@@ -262,6 +262,9 @@ func (f *Fake) URL() string {
 	}
 }
 
+// Platform is the fake's platform, as the robots' Name.
+func (f *Fake) Platform() string { return f.platform.String() }
+
 // Token is the credential part of URL (access_token, hook id, key or the
 // last Slack path segment), for tests that check it never leaks.
 func (f *Fake) Token() string { return f.token }
