@@ -128,15 +128,6 @@ func (r *response) webhookResult(t *testing.T) webhookResult {
 	return out
 }
 
-// messages counts the messages every fake accepted.
-func (n *notifyHarness) messages() []int {
-	counts := make([]int, len(n.fakes))
-	for i, f := range n.fakes {
-		counts[i] = len(f.Messages())
-	}
-	return counts
-}
-
 func (n *notifyHarness) wantMessages(want int) {
 	n.t.Helper()
 	for i, f := range n.fakes {
