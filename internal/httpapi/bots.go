@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -28,6 +29,10 @@ func (a *API) handleDingTalkCommand(c *call) (*problem, error) {
 		return p, nil
 	}
 	text, _, err := notify.ParseDingTalkMessage(body)
+	var ie *notify.InputError
+	if errors.As(err, &ie) && ie.Field == "msgtype" {
+		text, err = "", nil // a picture or a file: answer with the usage hint
+	}
 	if err != nil {
 		return inputProblem(err), nil
 	}

@@ -544,6 +544,7 @@ func TestCommandsReplyWithALink(t *testing.T) {
 		{platform: "dingtalk", text: "5461235", want: []string{"Ticket 5461235 has no file yet: The export is still running."}},
 		{platform: "dingtalk", text: "export 99", want: []string{"Sorry, no link for ticket 99", "DMS does not know this export ticket", "request id"}},
 		{platform: "dingtalk", text: "delete 5461234", want: []string{"export 5461234"}},
+		{platform: "dingtalk", text: "(picture)", want: []string{"export 5461234"}},
 		{platform: "slack", text: "5461234", want: []string{"*DMS export ready: ticket 5461234*", "Link expires"}, link: true},
 		{platform: "slack", text: "export 5461235", want: []string{"Ticket 5461235 has no file yet: The export is still running."}},
 		{platform: "slack", text: "5461236", want: []string{"Sorry, no link for ticket 5461236", "The export task failed."}},
@@ -552,7 +553,9 @@ func TestCommandsReplyWithALink(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.platform+" "+tc.text, func(t *testing.T) {
 			var res *response
-			if tc.platform == "dingtalk" {
+			if tc.platform == "dingtalk" && tc.text == "(picture)" {
+				res = n.dingTalk(`{"msgtype":"picture","content":{"downloadCode":"x"}}`, n.dingSecret, time.Now())
+			} else if tc.platform == "dingtalk" {
 				res = n.dingTalk(dingTalkBody(tc.text), n.dingSecret, time.Now())
 			} else {
 				body := slackBody(tc.text)
@@ -619,7 +622,7 @@ func TestCommandsRefuseBadSignatures(t *testing.T) {
 		}, status: 401, code: "signature_invalid"},
 		{name: "dingtalk not configured", send: func() *response { return unconfigured.dingTalk(dBody, "any", now) }, status: 503, code: "bot_secret_missing"},
 		{name: "dingtalk not JSON", send: func() *response { return n.dingTalk(`{"msgtype":`, n.dingSecret, now) }, status: 400, code: "bad_json"},
-		{name: "dingtalk picture message", send: func() *response { return n.dingTalk(`{"msgtype":"picture"}`, n.dingSecret, now) }, status: 400, code: "bad_request"},
+		{name: "dingtalk text without content", send: func() *response { return n.dingTalk(`{"msgtype":"text"}`, n.dingSecret, now) }, status: 400, code: "bad_request"},
 		{name: "dingtalk oversized", send: func() *response {
 			return n.dingTalk(dingTalkBody(strings.Repeat("5", 100<<10)), n.dingSecret, now)
 		}, status: 413, code: "body_too_large"},
