@@ -1,5 +1,6 @@
 // Package robotfake runs loopback fakes of the DingTalk, Lark/Feishu, WeCom and
-// Slack custom-robot webhooks for tests. Each fake checks a request the way
+// Slack custom-robot webhooks for tests and the function's -demo mode
+// ([Start]). Each fake checks a request the way
 // the platform does (URL credential, signature, timestamp window), answers in
 // the platform's format, records the messages it accepted, and can be told to
 // fail the next requests.
