@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/links"
+	"github.com/dms-export-link/dms-export-link/internal/notify/robotfake"
 )
 
 // The demo's sample tickets.
@@ -35,6 +37,7 @@ type demoEnv struct {
 	base    func(string) string
 	linkKey links.Key
 	token   string
+	robots  []*robotfake.Fake // the recording robots standing in for unset robot URLs
 }
 
 func startDemo(getenv func(string) string, stdout io.Writer) (*demoEnv, error) {
@@ -68,7 +71,54 @@ func startDemo(getenv func(string) string, stdout io.Writer) (*demoEnv, error) {
 		"API_TOKENS":                      d.token,
 		"FC_RUNTIME_API":                  "", // the demo always serves locally
 	}
+	if err := d.startRobots(stdout); err != nil {
+		d.Close()
+		return nil, err
+	}
 	return d, nil
+}
+
+// startRobots stands in a recording robot, which checks the platform's
+// signature and prints what it accepts, for every robot URL the environment
+// does not set, and makes up the inbound secrets the environment lacks.
+func (d *demoEnv) startRobots(stdout io.Writer) error {
+	robots := []struct{ platform, urlVar, secretVar, secret string }{
+		{"dingtalk", "DINGTALK_ROBOT_URL", "DINGTALK_ROBOT_SECRET", "SEC" + randHex(32)},
+		{"lark", "LARK_ROBOT_URL", "LARK_ROBOT_SECRET", randHex(16)},
+		{"wecom", "WECOM_ROBOT_URL", "", ""},
+		{"slack", "SLACK_WEBHOOK_URL", "", ""},
+	}
+	var printing sync.Mutex
+	for _, r := range robots {
+		if d.base(r.urlVar) != "" {
+			continue
+		}
+		f, err := robotfake.Start(r.platform, r.secret)
+		if err != nil {
+			return fmt.Errorf("demo: start the %s robot: %w", r.platform, err)
+		}
+		f.OnMessage(func(m robotfake.Recorded) {
+			printing.Lock()
+			defer printing.Unlock()
+			fmt.Fprintf(stdout, "\n[demo %s robot] accepted a signed message:\n  %s\n  link: %s\n\n",
+				m.Platform, strings.ReplaceAll(m.Text(), "\n", "\n  "), m.Link())
+		})
+		d.robots = append(d.robots, f)
+		d.vars[r.urlVar] = f.URL()
+		if r.secretVar != "" {
+			d.vars[r.secretVar] = r.secret
+		}
+	}
+	for name, value := range map[string]string{
+		"DMS_WEBHOOK_TOKEN":    "hook-" + randHex(16),
+		"DINGTALK_APP_SECRET":  randHex(16),
+		"SLACK_SIGNING_SECRET": randHex(16),
+	} {
+		if d.base(name) == "" {
+			d.vars[name] = value
+		}
+	}
+	return nil
 }
 
 // getenv overlays the demo's settings on the real environment.
@@ -79,7 +129,21 @@ func (d *demoEnv) getenv(name string) string {
 	return d.base(name)
 }
 
-func (d *demoEnv) Close() { d.env.Close() }
+func (d *demoEnv) Close() {
+	for _, f := range d.robots {
+		f.Close()
+	}
+	d.env.Close()
+}
+
+// shellValue is how the guide's commands spell a setting: the demo's own
+// value, or a reference to the variable the user set (never echoed).
+func (d *demoEnv) shellValue(name string) string {
+	if v, ok := d.vars[name]; ok {
+		return "'" + v + "'"
+	}
+	return `"$` + name + `"`
+}
 
 // printGuide prints ready-to-click links and sample curl commands.
 func (d *demoEnv) printGuide(w io.Writer, base string) {
@@ -108,7 +172,53 @@ func (d *demoEnv) printGuide(w io.Writer, base string) {
 	fmt.Fprintf(w, "\nDownload the sample file:\n  curl -L -OJ '%s'\n", ready)
 	fmt.Fprintf(w, "\nAs a bot (JSON status and a fresh link):\n  curl -H 'Authorization: Bearer %s' %s/exports/%d\n", d.token, base, demoReady)
 	fmt.Fprintf(w, "  curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -d '{\"orderId\":%d,\"ttlSeconds\":3600}' %s/links\n", d.token, demoReady, base)
+	d.printNotifications(w, base, ready)
 	fmt.Fprintf(w, "\nThe contract: %s/openapi.yaml   Each DMS call the emulator serves logs a line with \"msg\":\"dms call\".\n\n", base)
+}
+
+// printNotifications shows the webhook, the chat commands and the preview
+// card as curl commands. The signatures are computed with openssl exactly as
+// the platforms compute them.
+func (d *demoEnv) printNotifications(w io.Writer, base, ready string) {
+	var names []string
+	for _, f := range d.robots {
+		names = append(names, f.Platform())
+	}
+	lines := []string{
+		"",
+		"Notifications. Recording robots stand in for " + strings.Join(names, ", ") + " (unset *_ROBOT_URL / SLACK_WEBHOOK_URL);",
+		"they check each platform's signature and print every message they accept.",
+		"A DMS webhook for a finished export (200, one message per robot; repeat it: 202 duplicate):",
+		"  curl -i -H 'Content-Type: application/json' -H 'DMS-Event: Message Hook' -d '" + demoWebhookBody(demoReady) + "' " +
+			d.webhookURL(base),
+		"The same for an export still running (202 not_ready, no message): use taskId " + fmt.Sprint(demoNotReady) + ".",
+		"Ask the DingTalk outgoing robot (reply with a fresh link):",
+		"  secret=" + d.shellValue("DINGTALK_APP_SECRET") + "; ts=$(($(date +%s)*1000)); " +
+			`sign=$(printf '%s\n%s' "$ts" "$secret" | openssl dgst -sha256 -hmac "$secret" -binary | base64)`,
+		`  curl -i -H "timestamp: $ts" -H "sign: $sign" -H 'Content-Type: application/json' ` +
+			`-d '{"msgtype":"text","text":{"content":"export ` + fmt.Sprint(demoReady) + `"}}' ` + base + "/bots/dingtalk",
+		"Ask the Slack slash command:",
+		"  secret=" + d.shellValue("SLACK_SIGNING_SECRET") + "; ts=$(date +%s); body='command=%2Fexport&text=" + fmt.Sprint(demoReady) + "&user_name=demo'; " +
+			`sig=$(printf 'v0:%s:%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/^.*= //')`,
+		`  curl -i -H "X-Slack-Request-Timestamp: $ts" -H "X-Slack-Signature: v0=$sig" --data "$body" ` + base + "/bots/slack",
+		"A link-preview bot gets a card and never a download (no DMS call):",
+		"  curl -i -A 'Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)' '" + ready + "'",
+	}
+	fmt.Fprintln(w, strings.Join(lines, "\n"))
+}
+
+// webhookURL is the hook address to configure in DMS, token included.
+func (d *demoEnv) webhookURL(base string) string {
+	if v, ok := d.vars["DMS_WEBHOOK_TOKEN"]; ok {
+		return "'" + base + "/webhooks/dms?token=" + url.QueryEscape(v) + "'"
+	}
+	return `"` + base + `/webhooks/dms?token=$DMS_WEBHOOK_TOKEN"`
+}
+
+// demoWebhookBody is a DMS Message Hook for order, as DMS sends it.
+func demoWebhookBody(order int64) string {
+	return fmt.Sprintf(`{"messageEvent":{"submitterName":"Zhang San","category":"Tickets","module":"Data Export",`+
+		`"event":"Succeeded","taskId":%d,"taskName":"orders Q4","eventTime":%d}}`, order, time.Now().UnixMilli())
 }
 
 // tamper changes one character of a link's signature.

@@ -25,6 +25,7 @@ import (
 	"github.com/dms-export-link/dms-export-link/internal/fcadapter"
 	"github.com/dms-export-link/dms-export-link/internal/httpapi"
 	"github.com/dms-export-link/dms-export-link/internal/links"
+	"github.com/dms-export-link/dms-export-link/internal/notify"
 )
 
 // maxEventBody bounds a request body carried in an FC event.
@@ -115,16 +116,53 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		RateBurst:         cfg.DMSRateBurst,
 	})
 	return httpapi.New(httpapi.Deps{
-		Resolver:      resolver,
-		Signer:        &links.Signer{Keys: cfg.LinkKeys, MaxTTL: cfg.LinkMaxTTL},
-		APITokens:     cfg.APITokens,
-		DefaultTid:    cfg.DMSTid,
-		Region:        cfg.DMSRegion,
-		PublicBaseURL: cfg.PublicBaseURL,
-		LinkTTL:       cfg.LinkTTL,
-		NotReadyRetry: cfg.NotReadyTTL,
-		Logger:        logger,
+		Resolver:           resolver,
+		Signer:             &links.Signer{Keys: cfg.LinkKeys, MaxTTL: cfg.LinkMaxTTL},
+		APITokens:          cfg.APITokens,
+		DefaultTid:         cfg.DMSTid,
+		Region:             cfg.DMSRegion,
+		PublicBaseURL:      cfg.PublicBaseURL,
+		LinkTTL:            cfg.LinkTTL,
+		NotReadyRetry:      cfg.NotReadyTTL,
+		Logger:             logger,
+		Announcer:          newAnnouncer(cfg, logger),
+		WebhookToken:       cfg.DMSWebhookToken,
+		DingTalkAppSecret:  cfg.DingTalkAppSecret,
+		SlackSigningSecret: cfg.SlackSigningSecret,
 	})
+}
+
+// robotTimeout bounds one send to a chat robot; the Announcer retries twice
+// more, all within the invocation's deadline.
+const robotTimeout = 5 * time.Second
+
+// newAnnouncer builds a robot for every configured robot URL.
+func newAnnouncer(cfg config.Config, logger *slog.Logger) *notify.Announcer {
+	hc := &http.Client{
+		Timeout: robotTimeout,
+		// A robot URL carries its credential; never follow it elsewhere.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	var robots []notify.Robot
+	if cfg.DingTalkRobotURL != "" {
+		robots = append(robots, notify.NewDingTalk(cfg.DingTalkRobotURL, cfg.DingTalkRobotSecret, hc, nil))
+	}
+	if cfg.LarkRobotURL != "" {
+		robots = append(robots, notify.NewLark(cfg.LarkRobotURL, cfg.LarkRobotSecret, hc, nil))
+	}
+	if cfg.WeComRobotURL != "" {
+		robots = append(robots, notify.NewWeCom(cfg.WeComRobotURL, hc))
+	}
+	if cfg.SlackWebhookURL != "" {
+		robots = append(robots, notify.NewSlack(cfg.SlackWebhookURL, hc))
+	}
+	names := make([]string, len(robots))
+	for i, r := range robots {
+		names[i] = r.Name()
+	}
+	logger.Info("notifications", "robots", names, "dmsWebhook", cfg.DMSWebhookToken != "",
+		"dingtalkCommand", cfg.DingTalkAppSecret != "", "slackCommand", cfg.SlackSigningSecret != "")
+	return &notify.Announcer{Robots: robots, Window: cfg.AnnounceWindow, Logger: logger}
 }
 
 // serve runs the local HTTP server until ctx ends, then shuts down gracefully.

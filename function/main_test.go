@@ -16,19 +16,7 @@ import (
 // the ready one redirects to the fake OSS, which serves the sample file; the
 // tampered one is 403, the expired one 410.
 func TestDemoFollowsTheGuide(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-demo", "-addr", "127.0.0.1:0"}, func(string) string { return "" }, out, io.Discard)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	})
-
+	out := runDemo(t)
 	links := map[string]string{}
 	pattern := regexp.MustCompile(`(?m)^\s+(ready|not ready yet|export failed|tampered|expired) \(\d+[^)]*\)\s+(http://\S+)$`)
 	deadline := time.Now().Add(20 * time.Second)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dms-export-link/dms-export-link/internal/dms"
 	"github.com/dms-export-link/dms-export-link/internal/exports"
+	"github.com/dms-export-link/dms-export-link/internal/notify"
 )
 
 // downloadResult is the JSON answer of downloadExport for clients that asked
@@ -21,6 +22,9 @@ type downloadResult struct {
 
 // handleDownload answers a click on a signed link: a redirect to a fresh OSS URL.
 func (a *API) handleDownload(c *call) (*problem, error) {
+	if notify.IsLinkPreviewer(c.r.UserAgent()) {
+		return a.handlePreview(c)
+	}
 	req := a.dmsRequest(c, c.claims.OrderID, c.claims.Tid)
 	res, err := a.resolve(c, req)
 	if err != nil {

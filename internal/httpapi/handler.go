@@ -27,6 +27,7 @@ import (
 	"github.com/dms-export-link/dms-export-link/internal/dms"
 	"github.com/dms-export-link/dms-export-link/internal/exports"
 	"github.com/dms-export-link/dms-export-link/internal/links"
+	"github.com/dms-export-link/dms-export-link/internal/notify"
 )
 
 const (
@@ -53,6 +54,11 @@ type Deps struct {
 	NotReadyRetry time.Duration // Retry-After for "not ready yet"
 	Logger        *slog.Logger
 	Now           func() time.Time
+
+	Announcer          *notify.Announcer // posts "export ready" to the chat robots; nil or no robots = the DMS webhook announces nothing
+	WebhookToken       string            // DMS_WEBHOOK_TOKEN; "" = receiveDmsWebhook is refused
+	DingTalkAppSecret  string            // DINGTALK_APP_SECRET; "" = dingtalkCommand is refused
+	SlackSigningSecret string            // SLACK_SIGNING_SECRET; "" = slackCommand is refused
 }
 
 // API is the function's HTTP handler.
@@ -179,8 +185,8 @@ func (a *API) serve(c *call) (p *problem) {
 		},
 	}
 	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
-		if state.bearer != nil {
-			return state.bearer
+		if state.refused != nil {
+			return state.refused
 		}
 		return validationProblem(err)
 	}
@@ -205,8 +211,9 @@ func (a *API) failure(c *call, err error) *problem {
 	return p
 }
 
-// authenticate is kin-openapi's AuthenticationFunc. Bearer tokens are checked
-// now; signed links after the parameters are known to be well-formed.
+// authenticate is kin-openapi's AuthenticationFunc. Bearer tokens, webhook
+// tokens and platform signatures are checked now; signed links after the
+// parameters are known to be well-formed.
 func (a *API) authenticate(ai *openapi3filter.AuthenticationInput, st *authState) error {
 	switch ai.SecuritySchemeName {
 	case "signedLink":
@@ -214,12 +221,12 @@ func (a *API) authenticate(ai *openapi3filter.AuthenticationInput, st *authState
 		return nil
 	case "bearerToken":
 		if p := a.checkBearer(ai.RequestValidationInput.Request); p != nil {
-			st.bearer = p
+			st.refused = p
 			return ai.NewError(errors.New(p.Code))
 		}
 		return nil
 	}
-	return ai.NewError(fmt.Errorf("unknown security scheme"))
+	return a.authenticatePlatform(ai, st)
 }
 
 func (a *API) checkBearer(r *http.Request) *problem {

@@ -28,6 +28,7 @@ type problem struct {
 
 	retryAfter time.Duration // sent as the Retry-After header too
 	allow      string        // the Allow header of a 405
+	challenge  string        // the WWW-Authenticate header of a 401; "" = bearer
 }
 
 type fieldError struct {
@@ -49,10 +50,16 @@ var problemKinds = map[string]struct {
 	"body_too_large":         {http.StatusRequestEntityTooLarge, "The request body is too large"},
 	"unsupported_media_type": {http.StatusUnsupportedMediaType, "The request body must be JSON"},
 	"unauthorized":           {http.StatusUnauthorized, "A valid bearer token is required"},
+	"webhook_unauthorized":   {http.StatusUnauthorized, "A valid webhook token is required"},
+	"signature_invalid":      {http.StatusUnauthorized, "The request's signature is missing or wrong"},
+	"signature_stale":        {http.StatusUnauthorized, "The request's signed timestamp is too far from now"},
 	"link_invalid":           {http.StatusForbidden, "This link is not valid"},
 	"link_expired":           {http.StatusGone, "This link has expired"},
 	"link_keys_missing":      {http.StatusServiceUnavailable, "Download links are not configured"},
 	"api_tokens_missing":     {http.StatusServiceUnavailable, "Bearer tokens are not configured"},
+	"webhook_token_missing":  {http.StatusServiceUnavailable, "The DMS webhook is not configured"},
+	"bot_secret_missing":     {http.StatusServiceUnavailable, "This chat command is not configured"},
+	"robots_failed":          {http.StatusBadGateway, "No chat robot accepted the announcement"},
 	"export_not_found":       {http.StatusNotFound, "DMS does not know this export ticket"},
 	"export_not_ready":       {http.StatusConflict, "The export is not ready yet"},
 	"dms_error":              {http.StatusBadGateway, "DMS could not provide the export"},
@@ -147,7 +154,11 @@ func (p *problem) write(w http.ResponseWriter, requestID string) {
 		h.Set("Allow", p.allow)
 	}
 	if p.Status == http.StatusUnauthorized {
-		h.Set("WWW-Authenticate", `Bearer realm="dms-export-link"`)
+		challenge := p.challenge
+		if challenge == "" {
+			challenge = `Bearer realm="dms-export-link"`
+		}
+		h.Set("WWW-Authenticate", challenge)
 	}
 	body, err := json.Marshal(p)
 	if err != nil { // cannot happen for this struct; keep the answer well-formed anyway

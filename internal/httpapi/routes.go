@@ -10,5 +10,8 @@ func (a *API) routes() map[string]func(*call) (*problem, error) {
 		"createLink":         a.handleCreateLink,
 		"getOpenAPI":         a.handleOpenAPI,
 		"getHealth":          a.handleHealth,
+		"receiveDmsWebhook":  a.handleDMSWebhook,
+		"dingtalkCommand":    a.handleDingTalkCommand,
+		"slackCommand":       a.handleSlackCommand,
 	}
 }

@@ -14,7 +14,7 @@ import (
 // so a malformed id is a 400 naming it, not a bare 403.
 type authState struct {
 	linkPending bool
-	bearer      *problem // why the bearer token was refused
+	refused     *problem // why the credentials (bearer, webhook token, platform signature) were refused
 }
 
 // validationProblem turns kin-openapi's errors into one problem that names

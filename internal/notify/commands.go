@@ -118,6 +118,25 @@ func SlackReply(text string) []byte {
 	return b
 }
 
+// DingTalkMessageReply is the outgoing-robot reply that posts m as the
+// DingTalk custom robot would: the same markdown, DMS-supplied text escaped,
+// the link opening in the system browser.
+func DingTalkMessageReply(m Message) []byte {
+	return DingTalkReply(m.title(), m.markdown(dingTalkLink(m.Link)))
+}
+
+// SlackMessageReply is the ephemeral slash-command reply carrying m: a bold
+// title, the message's facts, and the link as <link|Download>, all escaped for
+// Slack's mrkdwn (Slack unescapes &amp; inside the link).
+func SlackMessageReply(m Message) []byte {
+	lines := []string{"*" + EscapeSlack(m.title()) + "*"}
+	for _, l := range m.plainLines() {
+		lines = append(lines, EscapeSlack(l))
+	}
+	lines = append(lines, "<"+EscapeSlack(m.Link)+"|Download>")
+	return SlackReply(strings.Join(lines, "\n"))
+}
+
 // IsLinkPreviewer reports whether userAgent belongs to a bot that fetches
 // links to draw previews in chat and social apps (Slack, DingTalk, Lark/Feishu,
 // Telegram, Discord, Microsoft Teams/Skype, WhatsApp, Twitter/X, Facebook,

@@ -3,6 +3,7 @@ package notify
 import (
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -167,6 +168,41 @@ func TestSlackReply(t *testing.T) {
 	}
 	if got["response_type"] != "ephemeral" || got["text"] != "hi <&>" || len(got) != 2 {
 		t.Errorf("SlackReply decoded to %v", got)
+	}
+}
+
+func TestMessageReplies(t *testing.T) {
+	m := testMessage()
+	var ding struct {
+		Markdown struct{ Title, Text string } `json:"markdown"`
+	}
+	if err := json.Unmarshal(DingTalkMessageReply(m), &ding); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"5461234", `orders \*Q4\*`, "dingtalk://dingtalkclient/page/link?pc_slide=false&url=" + url.QueryEscape(m.Link), "2026-01-02 03:04 UTC"} {
+		if !strings.Contains(ding.Markdown.Text, want) {
+			t.Errorf("DingTalk reply lacks %q:\n%s", want, ding.Markdown.Text)
+		}
+	}
+	if ding.Markdown.Title != m.title() {
+		t.Errorf("DingTalk title = %q", ding.Markdown.Title)
+	}
+
+	var slack map[string]string
+	if err := json.Unmarshal(SlackMessageReply(m), &slack); err != nil {
+		t.Fatal(err)
+	}
+	text := slack["text"]
+	if slack["response_type"] != "ephemeral" {
+		t.Errorf("response_type = %q", slack["response_type"])
+	}
+	for _, want := range []string{"*DMS export ready: ticket 5461234*", "<" + EscapeSlack(m.Link) + "|Download>", "Zhang_San &lt;admin&gt;"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("Slack reply lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Count(text, "<") != 1 {
+		t.Errorf("untrusted text formed a Slack link or mention:\n%s", text)
 	}
 }
 

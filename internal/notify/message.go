@@ -41,9 +41,9 @@ const maxFieldRunes = 200
 // daylight saving since 1991 and FC images may lack tzdata.
 func shanghai() *time.Location { return time.FixedZone("CST", 8*60*60) }
 
-// formatExpiry renders t in Asia/Shanghai time and UTC, the two clocks the
+// FormatExpiry renders t in Asia/Shanghai time and UTC, the two clocks the
 // readers of these messages use.
-func formatExpiry(t time.Time) string {
+func FormatExpiry(t time.Time) string {
 	return t.In(shanghai()).Format("2006-01-02 15:04 MST") + " (Asia/Shanghai) / " +
 		t.UTC().Format("2006-01-02 15:04 MST")
 }
@@ -64,7 +64,7 @@ func (m Message) plainLines() []string {
 		lines = append(lines, "Requested by: "+who)
 	}
 	if !m.ExpiresAt.IsZero() {
-		lines = append(lines, "Link expires: "+formatExpiry(m.ExpiresAt))
+		lines = append(lines, "Link expires: "+FormatExpiry(m.ExpiresAt))
 	}
 	return lines
 }
@@ -82,7 +82,7 @@ func (m Message) markdown(link string) string {
 		b.WriteString("\n- **Requested by:** " + EscapeMarkdown(who))
 	}
 	if !m.ExpiresAt.IsZero() {
-		b.WriteString("\n- **Link expires:** " + formatExpiry(m.ExpiresAt))
+		b.WriteString("\n- **Link expires:** " + FormatExpiry(m.ExpiresAt))
 	}
 	b.WriteString("\n\n[Download](" + markdownURL(link) + ")")
 	return b.String()

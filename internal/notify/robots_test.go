@@ -172,6 +172,12 @@ func TestRobotsDeliverToTheirPlatform(t *testing.T) {
 				t.Errorf("Name() = %q, want %q", got, want)
 			}
 			text := tc.visible(t, msgs[0])
+			if got, want := msgs[0].Link(), testMessage().Link; got != want {
+				t.Errorf("robotfake found the link %q, want %q", got, want)
+			}
+			if got := msgs[0].Text(); !strings.Contains(got, "5461234") || !strings.Contains(got, "2026-01-02 03:04 UTC") {
+				t.Errorf("robotfake's Text() = %q, want the ticket and the expiry", got)
+			}
 			wants := []string{"5461234", "2026-01-02 11:04 CST (Asia/Shanghai)", "2026-01-02 03:04 UTC"}
 			if tc.markdown {
 				wants = append(wants, `orders \*Q4\* \[x\]\(http://evil\) \# heading`, `Zhang\_San \<admin\>`)

@@ -1,5 +1,6 @@
 // Package robotfake runs loopback fakes of the DingTalk, Lark/Feishu, WeCom and
-// Slack custom-robot webhooks for tests. Each fake checks a request the way
+// Slack custom-robot webhooks for tests and the function's -demo mode
+// ([Start]). Each fake checks a request the way
 // the platform does (URL credential, signature, timestamp window), answers in
 // the platform's format, records the messages it accepted, and can be told to
 // fail the next requests.
@@ -22,7 +23,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,9 +33,112 @@ import (
 
 // Recorded is one message a fake accepted.
 type Recorded struct {
-	Body   []byte     // the raw request body
-	Query  url.Values // the request's query parameters
-	Header http.Header
+	Platform string     // "dingtalk", "lark", "wecom" or "slack", as the robots' Name
+	Body     []byte     // the raw request body
+	Query    url.Values // the request's query parameters
+	Header   http.Header
+}
+
+// Text is what a reader sees of the message: the markdown of DingTalk and
+// WeCom, the plain-text lines of Lark and Slack cards; "" if the body is not
+// the platform's format.
+func (r Recorded) Text() string {
+	var m struct {
+		Text     string `json:"text"`
+		Markdown struct {
+			Text    string `json:"text"`
+			Content string `json:"content"`
+		} `json:"markdown"`
+		Card struct {
+			Elements []struct {
+				Text struct {
+					Content string `json:"content"`
+				} `json:"text"`
+			} `json:"elements"`
+		} `json:"card"`
+		Blocks []struct {
+			Fields []struct {
+				Text string `json:"text"`
+			} `json:"fields"`
+		} `json:"blocks"`
+	}
+	if r.Decode(&m) != nil {
+		return ""
+	}
+	var lines []string
+	switch r.Platform {
+	case "dingtalk":
+		return m.Markdown.Text
+	case "wecom":
+		return m.Markdown.Content
+	case "lark":
+		for _, e := range m.Card.Elements {
+			if e.Text.Content != "" {
+				lines = append(lines, e.Text.Content)
+			}
+		}
+	case "slack":
+		lines = append(lines, m.Text)
+		for _, b := range m.Blocks {
+			for _, f := range b.Fields {
+				lines = append(lines, f.Text)
+			}
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
+// markdownLink finds the target of the message's [Download](...) link.
+var markdownLink = regexp.MustCompile(`\[Download\]\(([^)\s]+)\)`)
+
+// Link is the download link the message points a reader to: the target of
+// the markdown link of DingTalk (unwrapped from its dingtalk://...&url= form)
+// and WeCom, or the button URL of Lark and Slack cards; "" if there is none.
+func (r Recorded) Link() string {
+	switch r.Platform {
+	case "dingtalk", "wecom":
+		m := markdownLink.FindStringSubmatch(r.Text())
+		if m == nil {
+			return ""
+		}
+		target := m[1]
+		if u, err := url.Parse(target); err == nil && u.Scheme == "dingtalk" {
+			return u.Query().Get("url")
+		}
+		return target
+	}
+	var card struct {
+		Card struct {
+			Elements []struct {
+				Actions []struct {
+					URL string `json:"url"`
+				} `json:"actions"`
+			} `json:"elements"`
+		} `json:"card"`
+		Blocks []struct {
+			Elements []struct {
+				URL string `json:"url"`
+			} `json:"elements"`
+		} `json:"blocks"`
+	}
+	if r.Decode(&card) != nil {
+		return ""
+	}
+	for _, e := range card.Card.Elements {
+		for _, a := range e.Actions {
+			if a.URL != "" {
+				return a.URL
+			}
+		}
+	}
+	for _, b := range card.Blocks {
+		for _, e := range b.Elements {
+			if e.URL != "" {
+				return e.URL
+			}
+		}
+	}
+	return ""
 }
 
 // Decode unmarshals the recorded body into v.
@@ -45,13 +151,14 @@ type Fake struct {
 	token    string // the URL credential: access_token, hook id, key or Slack path
 	secret   string // the signing secret, DingTalk and Lark only
 
-	mu       sync.Mutex
-	now      func() time.Time
-	messages []Recorded
-	requests int
-	rejected int
-	failLeft int
-	failWith failure
+	mu        sync.Mutex
+	now       func() time.Time
+	onMessage func(Recorded)
+	messages  []Recorded
+	requests  int
+	rejected  int
+	failLeft  int
+	failWith  failure
 }
 
 type platform int
@@ -103,19 +210,42 @@ func NewSlack(tb testing.TB) *Fake {
 
 func start(tb testing.TB, p platform, secret string) *Fake {
 	tb.Helper()
-	f := &Fake{platform: p, secret: secret, token: randomToken(tb), now: time.Now}
+	f := &Fake{platform: p, secret: secret, token: randomToken(), now: time.Now}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	tb.Cleanup(f.Close)
 	return f
 }
 
-func randomToken(tb testing.TB) string {
-	tb.Helper()
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		tb.Fatalf("robotfake: random token: %v", err)
+// Start runs a fake of platform ("dingtalk", "lark", "wecom" or "slack", as
+// the robots' Name) outside a test, for the function's -demo mode. It checks
+// and answers exactly like the New* fakes; secret applies to DingTalk and
+// Lark. Stop it with Close.
+func Start(platformName, secret string) (*Fake, error) {
+	p, ok := map[string]platform{"dingtalk": dingTalk, "lark": lark, "wecom": weCom, "slack": slack}[platformName]
+	if !ok {
+		return nil, fmt.Errorf("robotfake: unknown platform %q", platformName)
 	}
+	f := &Fake{platform: p, secret: secret, token: randomToken(), now: time.Now}
+	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
+	return f, nil
+}
+
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
 	return hex.EncodeToString(b)
+}
+
+func (p platform) String() string {
+	return [...]string{dingTalk: "dingtalk", lark: "lark", weCom: "wecom", slack: "slack"}[p]
+}
+
+// OnMessage makes the fake call fn with every message it accepts, outside
+// its lock, before the platform's answer reaches the robot.
+func (f *Fake) OnMessage(fn func(Recorded)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.onMessage = fn
 }
 
 // URL is the robot's webhook URL, credential included, as the platform would
@@ -132,6 +262,9 @@ func (f *Fake) URL() string {
 		return f.srv.URL + "/services/T0FAKE/B0FAKE/" + f.token
 	}
 }
+
+// Platform is the fake's platform, as the robots' Name.
+func (f *Fake) Platform() string { return f.platform.String() }
 
 // Token is the credential part of URL (access_token, hook id, key or the
 // last Slack path segment), for tests that check it never leaks.
@@ -198,6 +331,15 @@ func (f *Fake) Rejected() int {
 const maxBody = 64 << 10
 
 func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
+	rec, fn := f.handle(w, r)
+	if rec != nil && fn != nil {
+		fn(*rec)
+	}
+}
+
+// handle answers r and returns the message it accepted, if any, with the
+// OnMessage callback to give it to.
+func (f *Fake) handle(w http.ResponseWriter, r *http.Request) (*Recorded, func(Recorded)) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -205,17 +347,18 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 	if f.failLeft > 0 {
 		f.failLeft--
 		f.answerFailure(w)
-		return
+		return nil, nil
 	}
 	if err != nil || len(body) > maxBody || r.Method != http.MethodPost {
 		f.reject(w, http.StatusBadRequest, 40000, "bad request")
-		return
+		return nil, nil
 	}
 	if status, code, msg := f.check(r, body); status != 0 {
 		f.reject(w, status, code, msg)
-		return
+		return nil, nil
 	}
-	f.messages = append(f.messages, Recorded{Body: body, Query: r.URL.Query(), Header: r.Header.Clone()})
+	rec := Recorded{Platform: f.platform.String(), Body: body, Query: r.URL.Query(), Header: r.Header.Clone()}
+	f.messages = append(f.messages, rec)
 	switch f.platform {
 	case dingTalk, weCom:
 		writeJSON(w, http.StatusOK, map[string]any{"errcode": 0, "errmsg": "ok"})
@@ -225,6 +368,7 @@ func (f *Fake) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		io.WriteString(w, "ok")
 	}
+	return &rec, f.onMessage
 }
 
 // check applies the platform's checks and returns a non-zero status (and the

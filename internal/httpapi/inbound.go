@@ -1,0 +1,146 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+
+	"github.com/dms-export-link/dms-export-link/internal/notify"
+)
+
+// Challenges of the 401s of the webhook and the chat commands.
+const (
+	tokenChallenge     = `Token realm="dms-export-link"`
+	signatureChallenge = `Signature realm="dms-export-link"`
+)
+
+// authenticatePlatform checks what DMS and the chat platforms send: the
+// shared webhook token (in the query or a header: two alternative
+// requirements in openapi.yaml) and the DingTalk and Slack signatures, over
+// the raw request, in constant time. A refusal is recorded in st for the
+// caller to answer with; a later alternative that succeeds clears it.
+func (a *API) authenticatePlatform(ai *openapi3filter.AuthenticationInput, st *authState) error {
+	r := ai.RequestValidationInput.Request
+	var p *problem
+	switch ai.SecuritySchemeName {
+	case "webhookToken", "webhookTokenHeader":
+		p = a.checkWebhookToken(r, ai.SecurityScheme)
+		if p != nil && p.Code == "webhook_unauthorized" && p.Detail == missingToken && st.refused != nil {
+			p = st.refused // a wrong token in one place says more than a missing one in the other
+		}
+	case "dingtalkSignature":
+		p = checkSignature(a.deps.DingTalkAppSecret, "DINGTALK_APP_SECRET",
+			notify.VerifyDingTalk(r.Header, a.deps.DingTalkAppSecret, a.now()))
+	case "slackSignature":
+		body, err := rawBody(r)
+		if err != nil {
+			return ai.NewError(err) // the body limit; validation reports it as 413
+		}
+		p = checkSignature(a.deps.SlackSigningSecret, "SLACK_SIGNING_SECRET",
+			notify.VerifySlack(r.Header, body, a.deps.SlackSigningSecret, a.now()))
+	default:
+		return ai.NewError(errors.New("unknown security scheme"))
+	}
+	st.refused = p
+	if p != nil {
+		return ai.NewError(errors.New(p.Code))
+	}
+	return nil
+}
+
+const missingToken = "Send DMS_WEBHOOK_TOKEN as the query parameter token or in the X-Webhook-Token header."
+
+// checkWebhookToken checks the token where scheme says it travels.
+func (a *API) checkWebhookToken(r *http.Request, scheme *openapi3.SecurityScheme) *problem {
+	if a.deps.WebhookToken == "" {
+		return newProblem("webhook_token_missing", "Set DMS_WEBHOOK_TOKEN to enable the DMS webhook.")
+	}
+	var got string
+	if scheme != nil && scheme.In == "header" {
+		got = r.Header.Get(scheme.Name)
+	} else if scheme != nil {
+		got = r.URL.Query().Get(scheme.Name)
+	}
+	if got == "" {
+		p := newProblem("webhook_unauthorized", missingToken)
+		p.challenge = tokenChallenge
+		return p
+	}
+	if !notify.VerifyToken(got, a.deps.WebhookToken) {
+		p := newProblem("webhook_unauthorized", "The token is not the function's DMS_WEBHOOK_TOKEN.")
+		p.challenge = tokenChallenge
+		return p
+	}
+	return nil
+}
+
+// checkSignature turns a platform verifier's answer into a problem; variable
+// names the setting that enables the endpoint.
+func checkSignature(secret, variable string, err error) *problem {
+	var p *problem
+	switch {
+	case secret == "":
+		return newProblem("bot_secret_missing", "Set "+variable+" to enable this endpoint.")
+	case err == nil:
+		return nil
+	case errors.Is(err, notify.ErrStale):
+		p = newProblem("signature_stale", "The signed timestamp is outside the platform's replay window; check the clocks.")
+	default:
+		p = newProblem("signature_invalid", "Check that "+variable+" matches the platform's setting.")
+	}
+	p.challenge = signatureChallenge
+	return p
+}
+
+// rawBody returns the request body as it arrived, leaving it readable again:
+// kin-openapi has read it once already and left a replayable copy.
+func rawBody(r *http.Request) ([]byte, error) {
+	if r.GetBody != nil {
+		rc, err := r.GetBody()
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		return io.ReadAll(rc)
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, nil
+	}
+	b, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return b, err
+}
+
+// readBody reads the validated request body for a handler; the size limit
+// has been applied by serve.
+func readBody(c *call) ([]byte, *problem) {
+	b, err := rawBody(c.r)
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return nil, newProblem("body_too_large", "")
+	case err != nil:
+		return nil, newProblem("bad_request", "The request body could not be read.")
+	}
+	return b, nil
+}
+
+// inputProblem turns a notify parser's refusal into a 400 naming the field.
+func inputProblem(err error) *problem {
+	var ie *notify.InputError
+	if !errors.As(err, &ie) {
+		return newProblem("bad_request", "The request body is not valid.")
+	}
+	f := fieldError{In: "body", Name: ie.Field, Reason: ie.Reason}
+	detail := "body: " + f.Reason
+	if f.Name != "" {
+		detail = "body " + f.Name + ": " + f.Reason
+	}
+	p := newProblem("bad_request", detail)
+	p.Errors = []fieldError{f}
+	return p
+}
