@@ -21,7 +21,7 @@ import (
 )
 
 var (
-	benchRate     = flag.Int("load.rate", 500, "requests per second of each paced attack in BenchmarkLoad")
+	benchRate     = flag.Int("load.rate", 1000, "requests per second of each paced attack in BenchmarkLoad")
 	benchDuration = flag.Duration("load.duration", 5*time.Second, "length of each attack in BenchmarkLoad")
 	benchWorkers  = flag.Uint64("load.workers", 16, "workers (connections) of the as-fast-as-possible attack in BenchmarkLoad")
 )

@@ -32,6 +32,7 @@ type rig struct {
 	signer *links.Signer
 	tally  *tally
 	nextID int64 // next fresh ticket id
+	sent   int64 // requests answered so far, each of which logs one line
 }
 
 // startRig starts the emulator with every DMS call delayed by dmsLatency,
@@ -116,6 +117,7 @@ func (r *rig) waitHealthy(tb testing.TB) {
 	for {
 		res, err := client.Get(r.base + "/healthz")
 		if err == nil {
+			r.sent++
 			_, _ = io.Copy(io.Discard, res.Body)
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
@@ -158,6 +160,7 @@ func (r *rig) warm(tb testing.TB, targets []vegeta.Target) {
 		if err != nil {
 			tb.Fatalf("warm-up: %v", err)
 		}
+		r.sent++
 		_, _ = io.Copy(io.Discard, res.Body)
 		res.Body.Close()
 		if res.StatusCode != http.StatusFound {
@@ -197,22 +200,31 @@ func (r *rig) attack(tb testing.TB, targets []vegeta.Target, pace vegeta.Rate, d
 		opts = append(opts, vegeta.Workers(workers), vegeta.MaxWorkers(workers))
 	}
 	atk := vegeta.NewAttacker(opts...)
+	r.settle(tb)
 	callsBefore, logsBefore := r.env.Gateway.Calls(), r.tally.snapshot()
 	var m vegeta.Metrics
 	for res := range atk.Attack(vegeta.NewStaticTargeter(targets...), pace, dur, "load") {
 		m.Add(res)
+		if res.Code != 0 {
+			r.sent++
+		}
 	}
 	m.Close()
-	o := outcome{metrics: m, dmsCalls: r.env.Gateway.Calls() - callsBefore}
+	r.settle(tb)
+	return outcome{metrics: m, dmsCalls: r.env.Gateway.Calls() - callsBefore, cache: r.tally.snapshot().minus(logsBefore)}
+}
+
+// settle waits until the function has logged a line for every request
+// answered so far, so a tally belongs to one attack.
+func (r *rig) settle(tb testing.TB) {
+	tb.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for {
-		o.cache = r.tally.snapshot().minus(logsBefore)
-		if o.cache["requests"] >= int64(m.Requests) || time.Now().After(deadline) {
-			break
+	for r.tally.snapshot()["requests"] < r.sent {
+		if time.Now().After(deadline) {
+			tb.Fatalf("the function logged %d request lines, want %d", r.tally.snapshot()["requests"], r.sent)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
-	return o
 }
 
 // tally counts the function's request log lines by cache field, with a
