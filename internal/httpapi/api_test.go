@@ -12,15 +12,18 @@ import (
 	"time"
 
 	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
+	"go.uber.org/goleak"
 
 	"github.com/dms-export-link/dms-export-link/internal/dms"
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/exports"
 )
 
+// Shared DMS calls, servers and client connections run in goroutines of
+// their own; none may outlive the tests.
 func TestMain(m *testing.M) {
 	dms.Warm()
-	m.Run()
+	goleak.VerifyTestMain(m)
 }
 
 func TestDownloadRedirectsToTheFile(t *testing.T) {

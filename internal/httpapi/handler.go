@@ -117,6 +117,7 @@ type call struct {
 	id         string
 	route      *routers.Route
 	params     map[string]string
+	query      url.Values // parsed once, for kin-openapi and the link check
 	claims     links.Claims
 	orderID    int64
 	tid        int64
@@ -153,7 +154,8 @@ func (a *API) serve(c *call) (p *problem) {
 	if len(r.URL.RawQuery) > maxQuery {
 		return newProblem("bad_request", fmt.Sprintf("The query string is longer than %d bytes.", maxQuery))
 	}
-	if r.Body != nil {
+	// NoBody stays NoBody: kin-openapi would otherwise read and replace it.
+	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(c.w, r.Body, maxBody)
 	}
 	route, params, err := a.router.FindRoute(r)
@@ -170,12 +172,13 @@ func (a *API) serve(c *call) (p *problem) {
 			params[k] = u
 		}
 	}
-	c.route, c.params = route, params
+	c.route, c.params, c.query = route, params, r.URL.Query()
 	state := &authState{}
 	in := &openapi3filter.RequestValidationInput{
-		Request:    r,
-		PathParams: params,
-		Route:      route,
+		Request:     r,
+		PathParams:  params,
+		QueryParams: c.query,
+		Route:       route,
 		Options: &openapi3filter.Options{
 			MultiError:          true,
 			SkipSettingDefaults: true, // the signed query must reach the verifier unchanged
@@ -254,7 +257,7 @@ func (a *API) verifyLink(c *call) *problem {
 	if a.deps.Signer == nil || len(a.deps.Signer.Keys) == 0 {
 		return problemFor(links.ErrNoKeys)
 	}
-	claims, err := a.deps.Signer.Verify(c.params["orderId"], c.r.URL.Query())
+	claims, err := a.deps.Signer.Verify(c.params["orderId"], c.query)
 	if err != nil {
 		return problemFor(err)
 	}
@@ -290,7 +293,7 @@ func (a *API) logRequest(c *call, status int, start time.Time) {
 	if c.route != nil {
 		op = c.route.Operation.OperationID
 	}
-	attrs := []slog.Attr{
+	attrs := append(make([]slog.Attr, 0, 12),
 		slog.String("requestId", c.id),
 		slog.String("method", c.r.Method),
 		slog.String("path", c.r.URL.EscapedPath()),
@@ -298,7 +301,7 @@ func (a *API) logRequest(c *call, status int, start time.Time) {
 		slog.Int("status", status),
 		slog.String("outcome", c.outcome),
 		slog.Float64("latencyMs", float64(a.now().Sub(start).Microseconds())/1000),
-	}
+	)
 	if c.orderID != 0 {
 		attrs = append(attrs, slog.Int64("orderId", c.orderID))
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,10 +46,11 @@ var readyFile = []byte("id,name\n1,Alice\n2,Bob\n")
 // Every response it sees is validated against openapi.yaml, and its logs are
 // checked for secrets when the test ends.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	env      *dmsfake.Env
 	api      *API
 	srv      *httptest.Server
+	client   *http.Client // real HTTP to srv, its own transport, closed at cleanup
 	signer   *links.Signer
 	token    string
 	creds    dms.Credentials
@@ -56,6 +59,7 @@ type harness struct {
 	router   routers.Router
 	allow500 bool
 	doc      *openapi3.T
+	late     atomic.Int32 // answers written after the invocation deadline
 }
 
 type harnessOptions struct {
@@ -66,13 +70,25 @@ type harnessOptions struct {
 	deps       func(*Deps)
 	gatewayNow func() time.Time // the emulator's clock; nil = time.Now
 	allow500   bool             // the test provokes an internal error on purpose
+	// wrapClient wraps the real DMS client the exports service calls, to
+	// hold or observe calls; the SDK still makes every call.
+	wrapClient func(exports.Client) exports.Client
+	// deadline gives each request a context deadline, as an FC invocation
+	// has; the harness then fails the test if an answer comes after it.
+	deadline time.Duration
+	// quiet sends the logs to io.Discard (benchmarks); no log is checked.
+	quiet bool
 }
 
-func newHarness(t *testing.T, o harnessOptions) *harness {
+func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}, allow500: o.allow500}
 	h.creds = dms.Credentials{AccessKeyID: "LTAI" + randText(8), AccessKeySecret: randText(24), SecurityToken: "CAIS" + randText(40)}
-	logger := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var logOut io.Writer = h.logs
+	if o.quiet {
+		logOut = io.Discard
+	}
+	logger := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	env, err := dmsfake.Start(dmsfake.Options{
 		AccessKeyID: h.creds.AccessKeyID, AccessKeySecret: h.creds.AccessKeySecret, SecurityToken: h.creds.SecurityToken,
 		Logger: logger, DefaultTid: tenant, Now: o.gatewayNow,
@@ -104,6 +120,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatalf("dms client: %v", err)
 	}
+	t.Cleanup(client.CloseIdleConnections)
+	var dmsClient exports.Client = client
+	if o.wrapClient != nil {
+		dmsClient = o.wrapClient(client)
+	}
 	eo := exports.Options{
 		AllowedHosts: []string{"127.0.0.1"}, AllowHTTPLoopback: true,
 		MaxAttempts: 3, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
@@ -119,7 +140,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.signer = &links.Signer{Keys: keys, MaxTTL: 30 * 24 * time.Hour}
 	h.token = "tok-" + randText(20)
 	deps := Deps{
-		Resolver:      exports.New(client, eo),
+		Resolver:      exports.New(dmsClient, eo),
 		Signer:        h.signer,
 		APITokens:     [][]byte{[]byte(h.token)},
 		DefaultTid:    tenant,
@@ -135,8 +156,20 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	h.srv = httptest.NewServer(h.api)
+	var handler http.Handler = h.api
+	if o.deadline > 0 {
+		handler = h.withDeadline(o.deadline)
+		t.Cleanup(func() {
+			if n := h.late.Load(); n > 0 {
+				t.Errorf("%d answers came after the invocation deadline of %v", n, o.deadline)
+			}
+		})
+	}
+	h.srv = httptest.NewServer(handler)
 	t.Cleanup(h.srv.Close)
+	transport := &http.Transport{MaxIdleConnsPerHost: 8}
+	t.Cleanup(transport.CloseIdleConnections)
+	h.client = &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 	h.doc, err = openapi3.NewLoader().LoadFromData(dmsexportlink.OpenAPI)
 	if err != nil {
@@ -150,8 +183,24 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	for _, k := range keys {
 		h.secrets = append(h.secrets, string(k.Secret), base64.StdEncoding.EncodeToString(k.Secret))
 	}
-	t.Cleanup(h.checkLogs)
+	if !o.quiet {
+		t.Cleanup(h.checkLogs)
+	}
 	return h
+}
+
+// withDeadline serves h.api under a context deadline d after the request
+// arrives, as FC bounds an invocation, and counts answers that ended after it.
+func (h *harness) withDeadline(d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		defer cancel()
+		h.api.ServeHTTP(w, r.WithContext(ctx))
+		// Canceled means the client left, which is not lateness.
+		if ctx.Err() == context.DeadlineExceeded {
+			h.late.Add(1)
+		}
+	})
 }
 
 // link mints a signed link path+query for order with the harness's key.
@@ -193,25 +242,35 @@ func (h *harness) do(method, target string, body io.Reader, header http.Header) 
 	if body != nil {
 		buf, _ = io.ReadAll(body)
 	}
-	req, err := http.NewRequest(method, h.srv.URL+target, bytes.NewReader(buf))
+	res, err := h.send(context.Background(), method, target, buf, header)
 	if err != nil {
-		h.t.Fatalf("request: %v", err)
+		h.t.Fatalf("%v", err)
+	}
+	return res
+}
+
+// send is do for any goroutine: it returns transport errors instead of
+// stopping the test, and still validates the exchange.
+func (h *harness) send(ctx context.Context, method, target string, body []byte, header http.Header) (*response, error) {
+	h.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, h.srv.URL+target, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("request: %w", err)
 	}
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	res, err := client.Do(req)
+	res, err := h.client.Do(req)
 	if err != nil {
-		h.t.Fatalf("%s %s: %v", method, target, err)
+		return nil, fmt.Errorf("%s %s: %w", method, req.URL.Path, err)
 	}
 	defer res.Body.Close()
 	got, err := io.ReadAll(res.Body)
 	if err != nil {
-		h.t.Fatalf("read body: %v", err)
+		return nil, fmt.Errorf("read body: %w", err)
 	}
-	h.validate(req, buf, res, got)
-	return &response{Response: res, body: got}
+	h.validate(req, body, res, got)
+	return &response{Response: res, body: got}, nil
 }
 
 func (h *harness) get(target string, header http.Header) *response {

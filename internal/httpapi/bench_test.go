@@ -1,0 +1,90 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+)
+
+// BenchmarkDownload measures a click whose OSS URL is cached, through the
+// whole handler (routing and validation by kin-openapi, link signature,
+// cache hit, redirect, request log line), against a bare net/http handler
+// that only redirects, in the same run; compare them as a ratio
+// (docs/performance.md). kin-openapi's share is measured on its own.
+func BenchmarkDownload(b *testing.B) {
+	h := newHarness(b, harnessOptions{quiet: true})
+	link := h.link(orderReady, h.week())
+	// The first click, over real HTTP, fills the cache; every later one hits.
+	first := h.get(link, nil)
+	location := first.Header.Get("Location")
+	if first.StatusCode != http.StatusFound || location == "" {
+		b.Fatalf("first click: %d %s", first.StatusCode, first.body)
+	}
+	req := httptest.NewRequest(http.MethodGet, link, nil)
+
+	b.Run("bare-redirect", func(b *testing.B) {
+		bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, location, http.StatusFound)
+		})
+		serveLoop(b, bare, req, location)
+	})
+	b.Run("cached-download", func(b *testing.B) {
+		serveLoop(b, h.api, req, location)
+		if n := h.env.Gateway.CallsFor(orderReady); n != 1 {
+			b.Fatalf("DMS calls = %d, want 1: the clicks were not cache hits", n)
+		}
+	})
+	// The same path without the request log line: slog's share.
+	b.Run("cached-download-nolog", func(b *testing.B) {
+		d := h.api.deps
+		d.Logger = nil
+		silent, err := New(d)
+		if err != nil {
+			b.Fatal(err)
+		}
+		serveLoop(b, silent, req, location)
+	})
+	// The same router and options as API.serve, without our own work.
+	b.Run("kin-route+validate", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r := *req
+			route, params, err := h.api.router.FindRoute(&r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			in := &openapi3filter.RequestValidationInput{Request: &r, PathParams: params, QueryParams: r.URL.Query(), Route: route,
+				Options: &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true,
+					AuthenticationFunc: func(context.Context, *openapi3filter.AuthenticationInput) error { return nil }}}
+			if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("kin-route", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			r := *req
+			if _, _, err := h.api.router.FindRoute(&r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// serveLoop serves req again and again, each time as a fresh copy as a
+// server would hand it over: handlers may replace its Body.
+func serveLoop(b *testing.B, handler http.Handler, req *http.Request, location string) {
+	b.ReportAllocs()
+	for b.Loop() {
+		r := *req
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, &r)
+		if rec.Code != http.StatusFound || rec.Header().Get("Location") != location {
+			b.Fatalf("got %d to %q", rec.Code, rec.Header().Get("Location"))
+		}
+	}
+}
