@@ -133,7 +133,7 @@ func (h *harness) cacheCounts() map[string]int {
 	return counts
 }
 
-// testClock is a settable clock for the exports cache.
+// testClock is a settable clock for the exports cache and the Announcer.
 type testClock struct {
 	mu sync.Mutex
 	t  time.Time
@@ -149,4 +149,11 @@ func (c *testClock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = t
+}
+
+// Advance moves the clock forward by d.
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }

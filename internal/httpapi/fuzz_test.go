@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	dmsexportlink "github.com/dms-export-link/dms-export-link"
@@ -42,8 +43,9 @@ func (acceptingRobot) Send(context.Context, notify.Message) error { return nil }
 
 // fuzzTarget is the handler and a validator that reports to each input's t.
 type fuzzTarget struct {
-	api *API
-	h   harness
+	api    *API
+	doc    *openapi3.T
+	router routers.Router
 }
 
 func newFuzzTarget(f *testing.F) *fuzzTarget {
@@ -70,7 +72,7 @@ func newFuzzTarget(f *testing.F) *fuzzTarget {
 	if err != nil {
 		f.Fatal(err)
 	}
-	return &fuzzTarget{api: api, h: harness{doc: doc, router: router}}
+	return &fuzzTarget{api: api, doc: doc, router: router}
 }
 
 // serve sends req with body through the handler and validates the answer.
@@ -78,8 +80,7 @@ func (ft *fuzzTarget) serve(t *testing.T, req *http.Request, body []byte) int {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	ft.api.ServeHTTP(rec, req)
-	h := ft.h
-	h.t = t
+	h := &harness{t: t, doc: ft.doc, router: ft.router}
 	h.validate(req, body, rec.Result(), rec.Body.Bytes())
 	return rec.Code
 }

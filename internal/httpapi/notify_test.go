@@ -58,7 +58,7 @@ func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
 	}
 	dingRobotSecret, larkSecret := "SEC"+randText(40), randText(24)
 	hc := &http.Client{Timeout: 5 * time.Second}
-	n.announcer = &notify.Announcer{MaxAttempts: 3, RetryBase: time.Millisecond, Window: 10 * time.Minute, Now: n.clock.now}
+	n.announcer = &notify.Announcer{MaxAttempts: 3, RetryBase: time.Millisecond, Window: 10 * time.Minute, Now: n.clock.Now}
 	if !o.noRobots {
 		n.fakes = []*robotfake.Fake{robotfake.NewDingTalk(t, dingRobotSecret), robotfake.NewLark(t, larkSecret), robotfake.NewWeCom(t), robotfake.NewSlack(t)}
 		n.announcer.Robots = []notify.Robot{
@@ -85,24 +85,6 @@ func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
 		n.secrets = append(n.secrets, f.Token())
 	}
 	return n
-}
-
-// testClock is the Announcer's clock, moved by tests to pass the window.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 func dmsEvent(order int64) string {
@@ -240,7 +222,7 @@ func TestWebhookAnnouncesOncePerWindow(t *testing.T) {
 	}
 	n.wantMessages(1)
 
-	n.clock.advance(11 * time.Minute)
+	n.clock.Advance(11 * time.Minute)
 	if res := n.webhook(dmsEvent(orderReady)); res.StatusCode != http.StatusOK {
 		t.Fatalf("after the window: %d %s", res.StatusCode, res.body)
 	}

@@ -255,7 +255,7 @@ func (h *harness) checkHTML(route *routers.Route, res *http.Response, body []byt
 }
 
 // checkProblemPage checks what every problem page must have.
-func checkProblemPage(t *testing.T, res *http.Response, body []byte) {
+func checkProblemPage(t testing.TB, res *http.Response, body []byte) {
 	t.Helper()
 	for name, want := range map[string]string{
 		"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store",
@@ -338,7 +338,7 @@ type element struct {
 	text strings.Builder // all text inside, descendants included
 }
 
-func parsePage(t *testing.T, body []byte) *page {
+func parsePage(t testing.TB, body []byte) *page {
 	t.Helper()
 	d := xml.NewDecoder(strings.NewReader(string(body)))
 	d.Strict, d.AutoClose, d.Entity = false, xml.HTMLAutoClose, xml.HTMLEntity
