@@ -135,7 +135,9 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		Logger:        logger,
 	}
 	return func() (http.Handler, error) {
-		dms.Warm()
+		if err := client.Prime(); err != nil {
+			return nil, err
+		}
 		return httpapi.New(deps)
 	}, nil
 }

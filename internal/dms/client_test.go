@@ -297,6 +297,31 @@ func TestDefaultEndpoint(t *testing.T) {
 	}
 }
 
+// TestPrime: priming runs the SDK on a canned reply, without the network,
+// and leaves the client working.
+func TestPrime(t *testing.T) {
+	var dialled atomic.Int32
+	opts := startGateway(t, false, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { okReply(w, ossURL) }))
+	opts.Transport.Proxy = func(*http.Request) (*url.URL, error) {
+		dialled.Add(1)
+		return nil, nil
+	}
+	c := newClient(t, opts)
+	if err := c.Prime(); err != nil {
+		t.Fatalf("Prime: %v", err)
+	}
+	if got := dialled.Load(); got != 0 {
+		t.Errorf("Prime sent %d requests over the transport, want 0", got)
+	}
+	res, err := c.DownloadURL(fcContext(t.Context(), testCreds), Request{OrderID: 1})
+	if err != nil || res.URL != ossURL {
+		t.Fatalf("DownloadURL after Prime = %+v, %v; want the gateway's URL", res, err)
+	}
+	if got := dialled.Load(); got != 1 {
+		t.Errorf("DownloadURL sent %d requests over the transport, want 1", got)
+	}
+}
+
 func TestCredentialsReachGateway(t *testing.T) {
 	fcCreds := Credentials{AccessKeyID: "STS.fcKey", AccessKeySecret: "fc/secret+1", SecurityToken: "fc+token/=="}
 	envCreds := Credentials{AccessKeyID: "STS.envKey", AccessKeySecret: "env/secret+2", SecurityToken: "env+token/=="}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,9 +45,10 @@ var readyFile = []byte("id,name\n1,Alice\n2,Bob\n")
 
 // Built once by TestMain.
 var (
-	binary string         // the function, built by `make build`
-	spec   *openapi3.T    // openapi.yaml, Servers removed
-	router routers.Router // over spec
+	workDir string         // temporary, removed after the run
+	binary  string         // the function, built by `make build`
+	spec    *openapi3.T    // openapi.yaml, Servers removed
+	router  routers.Router // over spec
 )
 
 func TestMain(m *testing.M) {
@@ -60,6 +62,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	workDir = dir
 	if binary, err = build(dir); err != nil {
 		fmt.Fprintln(os.Stderr, "fcbinary:", err)
 		return 1
@@ -106,6 +109,8 @@ func loadSpec() (*openapi3.T, routers.Router, error) {
 // emulator and fake OSS behind it, all on loopback.
 type stack struct {
 	tb      testing.TB
+	closers []func() // run last-in first-out by stop
+	stopped sync.Once
 	rt      *fcfake.Runtime
 	env     *dmsfake.Env
 	cmd     *exec.Cmd
@@ -119,6 +124,7 @@ type stack struct {
 }
 
 type stackOptions struct {
+	binary  string        // default: the function built by TestMain
 	timeout time.Duration // the function timeout FC applies; default 10s
 	// fcCreds, if set, are the invocation credentials instead of the ones
 	// the emulator accepts.
@@ -128,11 +134,13 @@ type stackOptions struct {
 }
 
 // startStack starts the emulator, the fake runtime and the binary, in that
-// order; cleanups kill the binary first, since the SDK busy-spins once the
-// runtime API is gone.
+// order; stop, run at the end of the test, kills the binary first, since the
+// SDK busy-spins once the runtime API is gone.
 func startStack(tb testing.TB, o stackOptions) *stack {
 	tb.Helper()
-	s := &stack{tb: tb, token: "tok-" + randText(24)}
+	// The temporary directory first: its removal must run after stop.
+	s := &stack{tb: tb, token: "tok-" + randText(24), logPath: filepath.Join(tb.TempDir(), "function.log")}
+	tb.Cleanup(s.stop)
 	s.creds = fcfake.Credentials{AccessKeyID: "STS." + randText(12), AccessKeySecret: randText(30), SecurityToken: "CAIS" + randText(60)}
 	env, err := dmsfake.Start(dmsfake.Options{
 		AccessKeyID: s.creds.AccessKeyID, AccessKeySecret: s.creds.AccessKeySecret, SecurityToken: s.creds.SecurityToken,
@@ -141,7 +149,7 @@ func startStack(tb testing.TB, o stackOptions) *stack {
 	if err != nil {
 		tb.Fatalf("dmsfake.Start: %v", err)
 	}
-	tb.Cleanup(env.Close)
+	s.closers = append(s.closers, env.Close)
 	s.env = env
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderReady, State: dmsfake.StateReady, FileName: "export_5461234.csv", File: readyFile})
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderReady2, State: dmsfake.StateReady, FileName: "export_5461240.csv", File: readyFile})
@@ -161,7 +169,7 @@ func startStack(tb testing.TB, o stackOptions) *stack {
 	if err != nil {
 		tb.Fatalf("fcfake.Start: %v", err)
 	}
-	tb.Cleanup(func() {
+	s.closers = append(s.closers, func() {
 		if err := rt.Close(); err != nil {
 			tb.Errorf("fcfake Close: %v", err)
 		}
@@ -185,35 +193,47 @@ func startStack(tb testing.TB, o stackOptions) *stack {
 		"LINK_KEYS=" + key.ID + ":" + base64.StdEncoding.EncodeToString(key.Secret),
 		"API_TOKENS=" + s.token,
 	}
-	s.logPath = filepath.Join(tb.TempDir(), "function.log")
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
 		tb.Fatalf("function log: %v", err)
 	}
-	s.cmd = exec.Command(binary)
+	s.closers = append(s.closers, func() { logFile.Close() })
+	tr := &http.Transport{}
+	s.client = &http.Client{Transport: tr, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	s.closers = append(s.closers, tr.CloseIdleConnections)
+
+	bin := o.binary
+	if bin == "" {
+		bin = binary
+	}
+	s.cmd = exec.Command(bin)
 	s.cmd.Env = vars
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	s.started = time.Now()
 	if err := s.cmd.Start(); err != nil {
-		logFile.Close()
 		tb.Fatalf("starting the function: %v", err)
 	}
-	tb.Cleanup(func() {
+	s.closers = append(s.closers, func() {
 		_ = s.cmd.Process.Kill()
 		_ = s.cmd.Wait()
-		logFile.Close()
 		s.checkOutput()
 	})
-
-	tr := &http.Transport{}
-	s.client = &http.Client{Transport: tr, Timeout: 30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	tb.Cleanup(tr.CloseIdleConnections)
 
 	if o.initialize {
 		s.initialize()
 	}
 	return s
+}
+
+// stop kills the function, then closes the fake runtime and the emulator.
+// It runs at the end of the test; benchmarks call it earlier.
+func (s *stack) stop() {
+	s.stopped.Do(func() {
+		for i := len(s.closers) - 1; i >= 0; i-- {
+			s.closers[i]()
+		}
+	})
 }
 
 // initialize runs FC's initializer and fails the test if it fails.
@@ -272,7 +292,8 @@ func week() time.Time { return time.Now().Add(7 * 24 * time.Hour) }
 type response struct {
 	*http.Response
 	body    []byte
-	elapsed time.Duration
+	elapsed time.Duration // from sending the request to the end of the body
+	done    time.Time     // when the body was read
 }
 
 // problemDoc is the part of a problem+json body the tests read.
@@ -302,6 +323,14 @@ func (r *response) problem(tb testing.TB) problemDoc {
 // redirects, and validates the answer against openapi.yaml.
 func (s *stack) do(method, target string, header http.Header, body []byte) *response {
 	s.tb.Helper()
+	req, res := s.send(method, target, header, body)
+	validate(s.tb, req, body, res.Response, res.body)
+	return res
+}
+
+// send is do without the validation, for functions other than ours.
+func (s *stack) send(method, target string, header http.Header, body []byte) (*http.Request, *response) {
+	s.tb.Helper()
 	req, err := http.NewRequest(method, s.rt.FrontURL()+target, bytes.NewReader(body))
 	if err != nil {
 		s.tb.Fatalf("request: %v", err)
@@ -316,12 +345,11 @@ func (s *stack) do(method, target string, header http.Header, body []byte) *resp
 	}
 	defer res.Body.Close()
 	got, err := io.ReadAll(res.Body)
-	elapsed := time.Since(t0)
+	done := time.Now()
 	if err != nil {
 		s.tb.Fatalf("%s %s: reading the body: %v", method, target, err)
 	}
-	validate(s.tb, req, body, res, got)
-	return &response{Response: res, body: got, elapsed: elapsed}
+	return req, &response{Response: res, body: got, elapsed: done.Sub(t0), done: done}
 }
 
 func (s *stack) get(target string, header http.Header) *response {
