@@ -55,12 +55,16 @@ func ms(d time.Duration, n int) float64 { return float64(d) / float64(n) / float
 //	first-req-ms    latency of that first download, after the initializer
 //	warm-req-ms     latency of a second download (another ticket: a DMS call too)
 //	first/echo      first-ms as a multiple of echo-first-ms
+//	echo-cpu-ms     CPU time the echo function used until its first answer
+//	first-cpu-ms    CPU time our function used until its first download answered
+//
+// Wall-clock times depend on how busy the machine is; CPU times much less.
 //
 // The front door, the runtime API and DMS are all loopback fakes, so these
 // are the function's own costs, without FC's scheduling or network.
 func BenchmarkColdStart(b *testing.B) {
 	echo := echoBinary(b)
-	var echoFirst, initDone, first, lazyFirst, firstReq, warmReq time.Duration
+	var echoFirst, initDone, first, lazyFirst, firstReq, warmReq, echoCPU, firstCPU time.Duration
 	for i := 0; i < b.N; i++ {
 		s := startStack(b, stackOptions{binary: echo})
 		_, r := s.send(http.MethodGet, "/", nil, nil)
@@ -68,6 +72,7 @@ func BenchmarkColdStart(b *testing.B) {
 			b.Fatalf("echofn answered %d", r.StatusCode)
 		}
 		echoFirst += r.done.Sub(s.started)
+		echoCPU += cpuTime(b, s.cmd.Process.Pid)
 		s.stop()
 
 		s = startStack(b, stackOptions{})
@@ -79,6 +84,7 @@ func BenchmarkColdStart(b *testing.B) {
 			b.Fatalf("downloads answered %d and %d, want 302", r1.StatusCode, r2.StatusCode)
 		}
 		first += r1.done.Sub(s.started)
+		firstCPU += cpuTime(b, s.cmd.Process.Pid)
 		firstReq += r1.elapsed
 		warmReq += r2.elapsed
 		s.stop()
@@ -98,6 +104,31 @@ func BenchmarkColdStart(b *testing.B) {
 	b.ReportMetric(ms(firstReq, b.N), "first-req-ms")
 	b.ReportMetric(ms(warmReq, b.N), "warm-req-ms")
 	b.ReportMetric(float64(first)/float64(echoFirst), "first/echo")
+	b.ReportMetric(ms(echoCPU, b.N), "echo-cpu-ms")
+	b.ReportMetric(ms(firstCPU, b.N), "first-cpu-ms")
+}
+
+// cpuTime is the CPU time process pid has used so far: the sum over its
+// threads of the first field of /proc/<pid>/task/<tid>/schedstat (ns).
+func cpuTime(b *testing.B, pid int) time.Duration {
+	b.Helper()
+	tasks, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/schedstat")
+	if err != nil || len(tasks) == 0 {
+		b.Fatalf("no schedstat for pid %d: %v", pid, err)
+	}
+	var total time.Duration
+	for _, path := range tasks {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			b.Fatalf("reading %s: %v", path, err)
+		}
+		var ns int64
+		if _, err := fmt.Sscan(string(raw), &ns); err != nil {
+			b.Fatalf("parsing %s: %v", path, err)
+		}
+		total += time.Duration(ns)
+	}
+	return total
 }
 
 // BenchmarkWarmInstance sends b.N requests to one initialized instance and
