@@ -131,6 +131,7 @@ type stackOptions struct {
 	fcCreds *fcfake.Credentials
 	// initialize runs FC's initializer (function type 1) before returning.
 	initialize bool
+	env        []string // more NAME=value settings for the function
 }
 
 // startStack starts the emulator, the fake runtime and the binary, in that
@@ -193,6 +194,7 @@ func startStack(tb testing.TB, o stackOptions) *stack {
 		"LINK_KEYS=" + key.ID + ":" + base64.StdEncoding.EncodeToString(key.Secret),
 		"API_TOKENS=" + s.token,
 	}
+	vars = append(vars, o.env...)
 	logFile, err := os.Create(s.logPath)
 	if err != nil {
 		tb.Fatalf("function log: %v", err)
