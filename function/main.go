@@ -152,7 +152,8 @@ type fcFunction struct {
 	err    error
 }
 
-func (f *fcFunction) init() error {
+// ready builds the handler the first time it is called.
+func (f *fcFunction) ready() error {
 	f.once.Do(func() {
 		start := time.Now()
 		h, err := f.build()
@@ -171,7 +172,7 @@ func (f *fcFunction) init() error {
 // is how the SDK itself reports a failed hook (posted to /error), so FC fails
 // the instance instead of sending it requests.
 func (f *fcFunction) initialize(context.Context) {
-	if err := f.init(); err != nil {
+	if err := f.ready(); err != nil {
 		panic(err)
 	}
 }
@@ -179,7 +180,7 @@ func (f *fcFunction) initialize(context.Context) {
 // invoke serves one HTTP-trigger event. If building the handler failed, the
 // invocation fails as an unhandled error, as the initializer did.
 func (f *fcFunction) invoke(ctx context.Context, ev events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error) {
-	if err := f.init(); err != nil {
+	if err := f.ready(); err != nil {
 		return nil, err
 	}
 	return f.handle(ctx, ev)

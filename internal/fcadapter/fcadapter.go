@@ -297,9 +297,11 @@ func bodyAllowed(status int) bool {
 func Handler(h http.Handler, maxBody int64) func(context.Context, events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error) {
 	return func(ctx context.Context, ev events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error) {
 		requestID := deref(ev.TriggerContext.RequestId)
-		if fc, ok := fccontext.FromContext(ctx); requestID == "" && ok {
+		if requestID == "" {
 			// The invocation's id, which FC always sends: problems promise one.
-			requestID = fc.RequestID
+			if fc, ok := fccontext.FromContext(ctx); ok {
+				requestID = fc.RequestID
+			}
 		}
 		req, err := NewRequest(ctx, &ev, maxBody)
 		if err != nil {

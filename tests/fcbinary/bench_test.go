@@ -67,7 +67,7 @@ func BenchmarkColdStart(b *testing.B) {
 	var echoFirst, initDone, first, lazyFirst, firstReq, warmReq, echoCPU, firstCPU time.Duration
 	for i := 0; i < b.N; i++ {
 		s := startStack(b, stackOptions{binary: echo})
-		_, r := s.send(http.MethodGet, "/", nil, nil)
+		_, r := s.send(b, http.MethodGet, "/", nil, nil)
 		if r.StatusCode != http.StatusOK {
 			b.Fatalf("echofn answered %d", r.StatusCode)
 		}
@@ -78,8 +78,8 @@ func BenchmarkColdStart(b *testing.B) {
 		s = startStack(b, stackOptions{})
 		s.initialize()
 		initDone += time.Since(s.started)
-		r1 := s.get(s.link(s.signer, orderReady, week()), nil)
-		r2 := s.get(s.link(s.signer, orderReady2, week()), nil)
+		r1 := s.get(b, s.link(b, s.signer, orderReady, week()), nil)
+		r2 := s.get(b, s.link(b, s.signer, orderReady2, week()), nil)
 		if r1.StatusCode != http.StatusFound || r2.StatusCode != http.StatusFound {
 			b.Fatalf("downloads answered %d and %d, want 302", r1.StatusCode, r2.StatusCode)
 		}
@@ -90,7 +90,7 @@ func BenchmarkColdStart(b *testing.B) {
 		s.stop()
 
 		s = startStack(b, stackOptions{})
-		r = s.get(s.link(s.signer, orderReady, week()), nil)
+		r = s.get(b, s.link(b, s.signer, orderReady, week()), nil)
 		if r.StatusCode != http.StatusFound {
 			b.Fatalf("download without initializer answered %d", r.StatusCode)
 		}
@@ -150,13 +150,13 @@ func BenchmarkWarmInstance(b *testing.B) {
 				if tc.download {
 					order := int64(7_000_000 + i)
 					s.env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: order, State: dmsfake.StateReady, File: readyFile})
-					targets[i] = s.link(s.signer, order, week())
+					targets[i] = s.link(b, s.signer, order, week())
 				}
 			}
 			var total time.Duration
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				r := s.get(targets[i], nil)
+				r := s.get(b, targets[i], nil)
 				if want := map[bool]int{false: http.StatusOK, true: http.StatusFound}[tc.download]; r.StatusCode != want {
 					b.Fatalf("status %d, want %d", r.StatusCode, want)
 				}

@@ -44,7 +44,7 @@ func TestBinaryIsWhatFCRuns(t *testing.T) {
 func TestDownloadRedirectsToTheFile(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOptions{initialize: true})
-	res := s.get(s.link(s.signer, orderReady, week()), nil)
+	res := s.get(t, s.link(t, s.signer, orderReady, week()), nil)
 	if got, want := res.StatusCode, http.StatusFound; got != want {
 		t.Fatalf("status = %d, want %d: %s", got, want, res.body)
 	}
@@ -77,7 +77,7 @@ func TestDownloadRedirectsToTheFile(t *testing.T) {
 	}
 
 	// The same link again: JSON this time, from the function's cache.
-	res = s.get(s.link(s.signer, orderReady, week()), http.Header{"Accept": {"application/json"}})
+	res = s.get(t, s.link(t, s.signer, orderReady, week()), http.Header{"Accept": {"application/json"}})
 	var doc struct {
 		OrderID     int64  `json:"orderId"`
 		Ready       bool   `json:"ready"`
@@ -93,7 +93,7 @@ func TestDownloadRedirectsToTheFile(t *testing.T) {
 		t.Errorf("DMS calls after the second request = %d, want %d (cached)", got, want)
 	}
 
-	res = s.do(http.MethodHead, s.link(s.signer, orderReady2, week()), nil, nil)
+	res = s.do(t, http.MethodHead, s.link(t, s.signer, orderReady2, week()), nil, nil)
 	if got, want := res.StatusCode, http.StatusOK; got != want {
 		t.Errorf("HEAD status = %d, want %d", got, want)
 	}
@@ -129,7 +129,7 @@ func TestGetExportThenFollowTheLink(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strconv.FormatInt(tt.order, 10), func(t *testing.T) {
-			res := s.get("/exports/"+strconv.FormatInt(tt.order, 10), bearer)
+			res := s.get(t, "/exports/"+strconv.FormatInt(tt.order, 10), bearer)
 			var st status
 			if err := json.Unmarshal(res.body, &st); err != nil || res.StatusCode != http.StatusOK {
 				t.Fatalf("getExport: status %d, %v: %s", res.StatusCode, err, res.body)
@@ -142,13 +142,13 @@ func TestGetExportThenFollowTheLink(t *testing.T) {
 				t.Fatalf("minted link %q does not start with %q", st.Link.URL, prefix)
 			}
 			s.secrets = append(s.secrets, st.Link.URL[len(prefix):])
-			if got := s.get(strings.TrimPrefix(st.Link.URL, s.rt.FrontURL()), nil).StatusCode; got != tt.wantLink {
+			if got := s.get(t, strings.TrimPrefix(st.Link.URL, s.rt.FrontURL()), nil).StatusCode; got != tt.wantLink {
 				t.Errorf("following the minted link: status %d, want %d", got, tt.wantLink)
 			}
 		})
 	}
 
-	res := s.get("/exports/"+strconv.Itoa(orderReady), http.Header{"Authorization": {"Bearer not-the-token-at-all"}})
+	res := s.get(t, "/exports/"+strconv.Itoa(orderReady), http.Header{"Authorization": {"Bearer not-the-token-at-all"}})
 	if got, want := res.StatusCode, http.StatusUnauthorized; got != want {
 		t.Errorf("wrong token: status %d, want %d", got, want)
 	}
@@ -160,7 +160,7 @@ func TestGetExportThenFollowTheLink(t *testing.T) {
 func TestBadRequestsNameTheParameter(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOptions{initialize: true})
-	good := s.link(s.signer, orderReady, week())
+	good := s.link(t, s.signer, orderReady, week())
 	q := good[strings.Index(good, "?")+1:]
 	tests := []struct {
 		name   string
@@ -176,7 +176,7 @@ func TestBadRequestsNameTheParameter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := s.get(tt.target, tt.header)
+			res := s.get(t, tt.target, tt.header)
 			if got, want := res.StatusCode, http.StatusBadRequest; got != want {
 				t.Fatalf("status = %d, want %d: %s", got, want, res.body)
 			}
@@ -209,8 +209,8 @@ func TestExpiredAndTamperedLinks(t *testing.T) {
 	s := startStack(t, stackOptions{initialize: true})
 	// A genuine link, signed a day ago for an hour.
 	past := &links.Signer{Keys: s.signer.Keys, MaxTTL: s.signer.MaxTTL, Now: func() time.Time { return time.Now().Add(-24 * time.Hour) }}
-	expired := s.link(past, orderReady, time.Now().Add(-23*time.Hour))
-	tampered := strings.Replace(s.link(s.signer, orderReady, week()), "/"+strconv.Itoa(orderReady)+"/", "/"+strconv.Itoa(orderReady2)+"/", 1)
+	expired := s.link(t, past, orderReady, time.Now().Add(-23*time.Hour))
+	tampered := strings.Replace(s.link(t, s.signer, orderReady, week()), "/"+strconv.Itoa(orderReady)+"/", "/"+strconv.Itoa(orderReady2)+"/", 1)
 	tests := []struct {
 		name, target, code string
 		status             int
@@ -220,7 +220,7 @@ func TestExpiredAndTamperedLinks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := s.get(tt.target, nil)
+			res := s.get(t, tt.target, nil)
 			if res.StatusCode != tt.status {
 				t.Fatalf("status = %d, want %d: %s", res.StatusCode, tt.status, res.body)
 			}
@@ -241,7 +241,7 @@ func TestDeadlineShorterThanDMS(t *testing.T) {
 	t.Parallel()
 	const timeout = 2 * time.Second // FC function timeout, well below slowLatency
 	s := startStack(t, stackOptions{timeout: timeout, initialize: true})
-	res := s.get(s.link(s.signer, orderSlow, week()), nil)
+	res := s.get(t, s.link(t, s.signer, orderSlow, week()), nil)
 	if got, want := res.StatusCode, http.StatusGatewayTimeout; got != want {
 		t.Fatalf("status = %d, want %d: %s", got, want, res.body)
 	}
@@ -271,7 +271,7 @@ func TestCredentialsComeFromTheInvocation(t *testing.T) {
 				t.Fatalf("the function has %s in its environment", v[:strings.Index(v, "=")])
 			}
 		}
-		if got, want := s.get(s.link(s.signer, orderReady, week()), nil).StatusCode, http.StatusFound; got != want {
+		if got, want := s.get(t, s.link(t, s.signer, orderReady, week()), nil).StatusCode, http.StatusFound; got != want {
 			t.Fatalf("status = %d, want %d", got, want)
 		}
 		calls := s.env.Gateway.LastCalls()
@@ -291,7 +291,7 @@ func TestCredentialsComeFromTheInvocation(t *testing.T) {
 		t.Parallel()
 		other := fcfake.Credentials{AccessKeyID: "STS.other" + randText(8), AccessKeySecret: randText(30), SecurityToken: "CAISother" + randText(40)}
 		s := startStack(t, stackOptions{fcCreds: &other, initialize: true})
-		res := s.get(s.link(s.signer, orderReady, week()), nil)
+		res := s.get(t, s.link(t, s.signer, orderReady, week()), nil)
 		if got, want := res.StatusCode, http.StatusBadGateway; got != want {
 			t.Fatalf("status = %d, want %d: %s", got, want, res.body)
 		}
@@ -357,7 +357,7 @@ func TestEveryInvocationIsAnswered(t *testing.T) {
 			validateProblem(t, resp.Headers["Content-Type"], []byte(resp.Body))
 		})
 	}
-	if got, want := s.get("/healthz", nil).StatusCode, http.StatusOK; got != want {
+	if got, want := s.get(t, "/healthz", nil).StatusCode, http.StatusOK; got != want {
 		t.Errorf("after the bad events /healthz answered %d, want %d", got, want)
 	}
 }
@@ -365,14 +365,14 @@ func TestEveryInvocationIsAnswered(t *testing.T) {
 func TestMetaOperations(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOptions{initialize: true})
-	res := s.get("/openapi.yaml", nil)
+	res := s.get(t, "/openapi.yaml", nil)
 	if res.StatusCode != http.StatusOK || string(res.body) != string(dmsexportlink.OpenAPI) {
 		t.Errorf("/openapi.yaml: status %d, %d bytes; want 200 and the embedded spec", res.StatusCode, len(res.body))
 	}
-	if got, want := s.get("/healthz", nil).StatusCode, http.StatusOK; got != want {
+	if got, want := s.get(t, "/healthz", nil).StatusCode, http.StatusOK; got != want {
 		t.Errorf("/healthz: status %d, want %d", got, want)
 	}
-	res = s.get("/nothing/here", nil)
+	res = s.get(t, "/nothing/here", nil)
 	if got, want := res.StatusCode, http.StatusNotFound; got != want {
 		t.Errorf("unknown path: status %d, want %d", got, want)
 	}
@@ -406,7 +406,7 @@ func TestInitializer(t *testing.T) {
 		if got, want := initLines(t, s), 1; got != want {
 			t.Fatalf("%d initialized lines after the initializer, want %d", got, want)
 		}
-		if got, want := s.get(s.link(s.signer, orderReady, week()), nil).StatusCode, http.StatusFound; got != want {
+		if got, want := s.get(t, s.link(t, s.signer, orderReady, week()), nil).StatusCode, http.StatusFound; got != want {
 			t.Errorf("first request: status %d, want %d", got, want)
 		}
 		if got, want := initLines(t, s), 1; got != want {
@@ -419,7 +419,7 @@ func TestInitializer(t *testing.T) {
 	t.Run("no initializer", func(t *testing.T) {
 		t.Parallel()
 		s := startStack(t, stackOptions{})
-		if got, want := s.get("/healthz", nil).StatusCode, http.StatusOK; got != want {
+		if got, want := s.get(t, "/healthz", nil).StatusCode, http.StatusOK; got != want {
 			t.Errorf("first request: status %d, want %d", got, want)
 		}
 		if got, want := initLines(t, s), 1; got != want {

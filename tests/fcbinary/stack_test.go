@@ -117,7 +117,7 @@ type stack struct {
 	logPath string // the function's stdout and stderr
 	signer  *links.Signer
 	token   string
-	creds   fcfake.Credentials // what FC hands every invocation
+	creds   fcfake.Credentials // the role's: the emulator accepts them, FC sends them unless fcCreds is set
 	client  *http.Client       // does not follow redirects
 	secrets []string           // must never reach the function's output
 	started time.Time          // just before the process started
@@ -278,11 +278,11 @@ func (s *stack) checkOutput() {
 }
 
 // link mints the path and query of a signed download link.
-func (s *stack) link(signer *links.Signer, order int64, exp time.Time) string {
-	s.tb.Helper()
+func (s *stack) link(tb testing.TB, signer *links.Signer, order int64, exp time.Time) string {
+	tb.Helper()
 	q, err := signer.Sign(links.Claims{OrderID: order, Expires: exp})
 	if err != nil {
-		s.tb.Fatalf("sign: %v", err)
+		tb.Fatalf("sign: %v", err)
 	}
 	s.secrets = append(s.secrets, q.Get(links.ParamSig))
 	return "/exports/" + strconv.FormatInt(order, 10) + "/download?" + q.Encode()
@@ -322,20 +322,21 @@ func (r *response) problem(tb testing.TB) problemDoc {
 }
 
 // do sends a real HTTP request to the front door, without following
-// redirects, and validates the answer against openapi.yaml.
-func (s *stack) do(method, target string, header http.Header, body []byte) *response {
-	s.tb.Helper()
-	req, res := s.send(method, target, header, body)
-	validate(s.tb, req, body, res.Response, res.body)
+// redirects, and validates the answer against openapi.yaml. Failures are
+// reported to tb, the test or subtest making the request.
+func (s *stack) do(tb testing.TB, method, target string, header http.Header, body []byte) *response {
+	tb.Helper()
+	req, res := s.send(tb, method, target, header, body)
+	validate(tb, req, body, res.Response, res.body)
 	return res
 }
 
 // send is do without the validation, for functions other than ours.
-func (s *stack) send(method, target string, header http.Header, body []byte) (*http.Request, *response) {
-	s.tb.Helper()
+func (s *stack) send(tb testing.TB, method, target string, header http.Header, body []byte) (*http.Request, *response) {
+	tb.Helper()
 	req, err := http.NewRequest(method, s.rt.FrontURL()+target, bytes.NewReader(body))
 	if err != nil {
-		s.tb.Fatalf("request: %v", err)
+		tb.Fatalf("request: %v", err)
 	}
 	for k, v := range header {
 		req.Header[k] = v
@@ -343,20 +344,20 @@ func (s *stack) send(method, target string, header http.Header, body []byte) (*h
 	t0 := time.Now()
 	res, err := s.client.Do(req)
 	if err != nil {
-		s.tb.Fatalf("%s %s: %v", method, target, err)
+		tb.Fatalf("%s %s: %v", method, target, err)
 	}
 	defer res.Body.Close()
 	got, err := io.ReadAll(res.Body)
 	done := time.Now()
 	if err != nil {
-		s.tb.Fatalf("%s %s: reading the body: %v", method, target, err)
+		tb.Fatalf("%s %s: reading the body: %v", method, target, err)
 	}
 	return req, &response{Response: res, body: got, elapsed: done.Sub(t0), done: done}
 }
 
-func (s *stack) get(target string, header http.Header) *response {
-	s.tb.Helper()
-	return s.do(http.MethodGet, target, header, nil)
+func (s *stack) get(tb testing.TB, target string, header http.Header) *response {
+	tb.Helper()
+	return s.do(tb, http.MethodGet, target, header, nil)
 }
 
 // validate checks an answer of the function against the operation it
