@@ -3,16 +3,17 @@ GO        ?= go
 TARGET    ?= target
 BINARY    := $(TARGET)/main
 REDOCLY   := @redocly/cli@2.77.0
+SDEVS     := @serverless-devs/s@3.1.10
 BUILDFLAGS := -trimpath -ldflags "-s -w"
 
-.PHONY: demo test lint build package clean
+.PHONY: demo test lint preview build package clean
 
 ## demo: run the function locally with its DMS emulator and sample tickets
 demo:
 	$(GO) run ./function -demo
 
-## test: everything CI checks (gofmt, vet, staticcheck, tests with -race, spec lint)
-test: lint
+## test: everything CI checks (gofmt, vet, staticcheck, spec lint, s.yaml preview, tests with -race)
+test: lint preview
 	$(GO) test -race ./...
 
 lint:
@@ -20,6 +21,16 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 	npx --yes $(REDOCLY) lint --format=stylish openapi.yaml
+
+## preview: s.yaml renders offline with Serverless Devs, every ${...} resolved. The variables
+## s.yaml requires get dummy values; a throwaway HOME keeps your `s config` credentials out of it.
+preview:
+	@home=$$(mktemp -d); trap 'rm -rf "$$home"' EXIT; \
+	out=$$(HOME="$$home" npm_config_cache="$${npm_config_cache:-$$HOME/.npm}" npm_config_update_notifier=false \
+		FC_ROLE_ARN=acs:ram::1234567890:role/dms-export-link LINK_KEYS=k1:preview-only \
+		npx --yes $(SDEVS) preview -o yaml --silent 2>&1) || { echo "$$out"; echo "s preview failed"; exit 1; }; \
+	if printf '%s\n' "$$out" | grep -n '\$${'; then echo "s.yaml: unresolved variables above"; exit 1; fi; \
+	echo "s.yaml renders ($(SDEVS) preview)"
 
 ## build: the stripped linux/amd64 binary FC runs (handler "main" in ./target)
 build:

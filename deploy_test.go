@@ -1,9 +1,12 @@
 package dmsexportlink
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -136,4 +139,53 @@ func specMethods(t *testing.T) []string {
 		out = append(out, m)
 	}
 	return out
+}
+
+// TestRAMPolicyIsLeastPrivilege keeps docs/ram-policy.json to the two
+// permissions the function uses (docs/deploy.md explains each).
+func TestRAMPolicyIsLeastPrivilege(t *testing.T) {
+	raw, err := os.ReadFile("docs/ram-policy.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy struct {
+		Version   string
+		Statement []struct {
+			Effect   string
+			Action   any
+			Resource any
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&policy); err != nil {
+		t.Fatalf("docs/ram-policy.json: %v", err)
+	}
+	if policy.Version != "1" {
+		t.Errorf("Version %q, want \"1\"", policy.Version)
+	}
+	var actions []string
+	for i, st := range policy.Statement {
+		if st.Effect != "Allow" {
+			t.Errorf("statement %d: Effect %q, want Allow", i, st.Effect)
+		}
+		switch a := st.Action.(type) {
+		case string:
+			actions = append(actions, a)
+		case []any:
+			for _, v := range a {
+				s, _ := v.(string)
+				actions = append(actions, s)
+			}
+		default:
+			t.Errorf("statement %d: Action %v is neither a string nor a list", i, st.Action)
+		}
+		if st.Resource == nil {
+			t.Errorf("statement %d has no Resource", i)
+		}
+	}
+	slices.Sort(actions)
+	if want := []string{"dms:GetDataExportDownloadURL", "log:PostLogStoreLogs"}; !slices.Equal(actions, want) {
+		t.Errorf("actions %q, want exactly %q", actions, want)
+	}
 }

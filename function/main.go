@@ -14,9 +14,11 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/aliyun/fc-runtime-go-sdk/events"
 	"github.com/aliyun/fc-runtime-go-sdk/fc"
 
 	"github.com/dms-export-link/dms-export-link/internal/config"
@@ -64,19 +66,25 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("configuration: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	handler, err := newHandler(cfg, getenv, logger)
+	build, err := newHandler(cfg, getenv, logger)
 	if err != nil {
 		return err
 	}
 
 	if getenv("FC_RUNTIME_API") != "" {
-		// One-time work already happened above; the initializer only makes
-		// FC count it as initialisation rather than the first request's time.
-		fc.RegisterInitializerFunction(func(context.Context) { dms.Warm() })
-		fc.Start(fcadapter.Handler(handler, maxEventBody))
+		// The runtime polls for work at once; the expensive part of start-up
+		// runs in FC's initializer (s.yaml instanceLifecycleConfig), before
+		// the instance's first request and outside its timeout.
+		f := &fcFunction{build: build, log: logger}
+		fc.RegisterInitializerFunction(f.initialize)
+		fc.Start(f.invoke)
 		return nil // fc.Start never returns
 	}
 
+	handler, err := build()
+	if err != nil {
+		return err
+	}
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on -addr %s: %w", *addr, err)
@@ -88,9 +96,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return serve(ctx, l, handler)
 }
 
-// newHandler wires configuration into the HTTP handler.
-func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logger) (http.Handler, error) {
-	dms.Warm()
+// newHandler wires configuration into the HTTP handler. Configuration errors
+// are returned at once; build does the one-time work (loading and validating
+// openapi.yaml, building the router, warming the SDK) and returns the handler.
+func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logger) (build func() (http.Handler, error), err error) {
 	client, err := dms.New(dms.Options{
 		Region:   cfg.DMSRegion,
 		Endpoint: cfg.DMSEndpoint,
@@ -115,7 +124,7 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		RateLimit:         cfg.DMSRateLimit,
 		RateBurst:         cfg.DMSRateBurst,
 	})
-	return httpapi.New(httpapi.Deps{
+	deps := httpapi.Deps{
 		Resolver:           resolver,
 		Signer:             &links.Signer{Keys: cfg.LinkKeys, MaxTTL: cfg.LinkMaxTTL},
 		APITokens:          cfg.APITokens,
@@ -129,7 +138,57 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		WebhookToken:       cfg.DMSWebhookToken,
 		DingTalkAppSecret:  cfg.DingTalkAppSecret,
 		SlackSigningSecret: cfg.SlackSigningSecret,
+	}
+	return func() (http.Handler, error) {
+		if err := client.Prime(); err != nil {
+			return nil, err
+		}
+		return httpapi.New(deps)
+	}, nil
+}
+
+// fcFunction is the function under FC: the handler is built once, by the
+// initializer or, when none ran, by the first invocation.
+type fcFunction struct {
+	build  func() (http.Handler, error)
+	log    *slog.Logger
+	once   sync.Once
+	handle func(context.Context, events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error)
+	err    error
+}
+
+// ready builds the handler the first time it is called.
+func (f *fcFunction) ready() error {
+	f.once.Do(func() {
+		start := time.Now()
+		h, err := f.build()
+		if err != nil {
+			f.log.Error("initialization failed", "err", err.Error())
+			f.err = err
+			return
+		}
+		f.handle = fcadapter.Handler(h, maxEventBody)
+		f.log.Info("initialized", "ms", float64(time.Since(start).Microseconds())/1000)
 	})
+	return f.err
+}
+
+// initialize is the FC initializer. Lifecycle hooks return nothing; a panic
+// is how the SDK itself reports a failed hook (posted to /error), so FC fails
+// the instance instead of sending it requests.
+func (f *fcFunction) initialize(context.Context) {
+	if err := f.ready(); err != nil {
+		panic(err)
+	}
+}
+
+// invoke serves one HTTP-trigger event. If building the handler failed, the
+// invocation fails as an unhandled error, as the initializer did.
+func (f *fcFunction) invoke(ctx context.Context, ev events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error) {
+	if err := f.ready(); err != nil {
+		return nil, err
+	}
+	return f.handle(ctx, ev)
 }
 
 // robotTimeout bounds one send to a chat robot; the Announcer retries twice

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -264,6 +265,60 @@ func TestHTTPSIsDefault(t *testing.T) {
 	}
 	if !gotTLS.Load() {
 		t.Error("request did not arrive over TLS")
+	}
+}
+
+// TestDefaultEndpoint checks the SDK's endpoint data reaches the client: with
+// no Endpoint every region resolves to DMS's central endpoint, without a
+// location-service lookup. The transport stops each request before dialling.
+func TestDefaultEndpoint(t *testing.T) {
+	for _, region := range []string{"cn-hangzhou", "ap-southeast-1", "eu-central-1"} {
+		t.Run(region, func(t *testing.T) {
+			var mu sync.Mutex
+			var seen []string
+			errStop := errors.New("stopped before dialling")
+			tr := &http.Transport{Proxy: func(r *http.Request) (*url.URL, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				seen = append(seen, r.URL.Scheme+"://"+r.URL.Host+r.URL.Path)
+				return nil, errStop
+			}}
+			c := newClient(t, Options{Region: region, Transport: tr, Timeout: 5 * time.Second})
+			_, err := c.DownloadURL(fcContext(t.Context(), testCreds), Request{OrderID: 1})
+			if got, want := asError(t, err).Kind, KindTransport; got != want {
+				t.Errorf("kind = %v, want %v (%v)", got, want, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if want := []string{"https://dms-enterprise.aliyuncs.com/"}; !slices.Equal(seen, want) {
+				t.Errorf("requests went to %q, want %q", seen, want)
+			}
+		})
+	}
+}
+
+// TestPrime: priming runs the SDK on a canned reply, without the network,
+// and leaves the client working.
+func TestPrime(t *testing.T) {
+	var dialled atomic.Int32
+	opts := startGateway(t, false, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { okReply(w, ossURL) }))
+	opts.Transport.Proxy = func(*http.Request) (*url.URL, error) {
+		dialled.Add(1)
+		return nil, nil
+	}
+	c := newClient(t, opts)
+	if err := c.Prime(); err != nil {
+		t.Fatalf("Prime: %v", err)
+	}
+	if got := dialled.Load(); got != 0 {
+		t.Errorf("Prime sent %d requests over the transport, want 0", got)
+	}
+	res, err := c.DownloadURL(fcContext(t.Context(), testCreds), Request{OrderID: 1})
+	if err != nil || res.URL != ossURL {
+		t.Fatalf("DownloadURL after Prime = %+v, %v; want the gateway's URL", res, err)
+	}
+	if got := dialled.Load(); got != 1 {
+		t.Errorf("DownloadURL sent %d requests over the transport, want 1", got)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/aliyun/fc-runtime-go-sdk/events"
+	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 )
 
 // EventError says the event cannot be turned into a request. Callers answer
@@ -296,6 +297,12 @@ func bodyAllowed(status int) bool {
 func Handler(h http.Handler, maxBody int64) func(context.Context, events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error) {
 	return func(ctx context.Context, ev events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error) {
 		requestID := deref(ev.TriggerContext.RequestId)
+		if requestID == "" {
+			// The invocation's id, which FC always sends: problems promise one.
+			if fc, ok := fccontext.FromContext(ctx); ok {
+				requestID = fc.RequestID
+			}
+		}
 		req, err := NewRequest(ctx, &ev, maxBody)
 		if err != nil {
 			reason := "the event is not a valid HTTP request"

@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/aliyun/fc-runtime-go-sdk/events"
+	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
 )
 
 func loadEvent(t *testing.T, name string) events.HTTPTriggerEvent {
@@ -538,6 +539,20 @@ func TestHandlerBadEvent(t *testing.T) {
 	}
 	if called {
 		t.Error("handler ran for a bad event")
+	}
+}
+
+// TestHandlerBadEventWithoutRequestID: an event without
+// requestContext.requestId still gets the invocation's id in its problem.
+func TestHandlerBadEventWithoutRequestID(t *testing.T) {
+	t.Parallel()
+	ctx := fccontext.NewContext(context.Background(), &fccontext.FcContext{RequestID: "fc-req-9"})
+	res, err := Handler(http.NotFoundHandler(), 0)(ctx, events.HTTPTriggerEvent{})
+	if err != nil {
+		t.Fatalf("handler error: %v", err)
+	}
+	if got, want := decodeProblem(t, res).RequestID, "fc-req-9"; got != want {
+		t.Errorf("requestId = %q, want %q", got, want)
 	}
 }
 
