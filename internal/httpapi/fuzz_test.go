@@ -9,11 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
-
-	dmsexportlink "github.com/dms-export-link/dms-export-link"
+	"github.com/dms-export-link/dms-export-link/internal/contracttest"
 	"github.com/dms-export-link/dms-export-link/internal/dms"
 	"github.com/dms-export-link/dms-export-link/internal/exports"
 	"github.com/dms-export-link/dms-export-link/internal/links"
@@ -43,9 +39,8 @@ func (acceptingRobot) Send(context.Context, notify.Message) error { return nil }
 
 // fuzzTarget is the handler and a validator that reports to each input's t.
 type fuzzTarget struct {
-	api    *API
-	doc    *openapi3.T
-	router routers.Router
+	api      *API
+	contract *contracttest.Checker
 }
 
 func newFuzzTarget(f *testing.F) *fuzzTarget {
@@ -63,16 +58,11 @@ func newFuzzTarget(f *testing.F) *fuzzTarget {
 	if err != nil {
 		f.Fatalf("New: %v", err)
 	}
-	doc, err := openapi3.NewLoader().LoadFromData(dmsexportlink.OpenAPI)
+	contract, err := contracttest.New()
 	if err != nil {
 		f.Fatal(err)
 	}
-	doc.Servers = nil
-	router, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		f.Fatal(err)
-	}
-	return &fuzzTarget{api: api, doc: doc, router: router}
+	return &fuzzTarget{api: api, contract: contract}
 }
 
 // serve sends req with body through the handler and validates the answer.
@@ -80,7 +70,7 @@ func (ft *fuzzTarget) serve(t *testing.T, req *http.Request, body []byte) int {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	ft.api.ServeHTTP(rec, req)
-	h := &harness{t: t, doc: ft.doc, router: ft.router}
+	h := &harness{t: t, contract: ft.contract}
 	h.validate(req, body, rec.Result(), rec.Body.Bytes())
 	return rec.Code
 }

@@ -138,7 +138,7 @@ func TestRoutesMatchSpec(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	var inSpec, served []string
-	for _, item := range h.doc.Paths.Map() {
+	for _, item := range h.contract.Spec().Paths.Map() {
 		for _, op := range item.Operations() {
 			inSpec = append(inSpec, op.OperationID)
 		}

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/routers"
-
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/links"
 )
@@ -239,18 +237,6 @@ func TestPageEscapesDMSText(t *testing.T) {
 				t.Errorf("order %d: the tip does not show DMS's text verbatim:\n%s", order, res.body)
 			}
 		}
-	}
-}
-
-// checkHTML checks an HTML response: its media type is documented for the
-// status, and a problem page is safe and complete.
-func (h *harness) checkHTML(route *routers.Route, res *http.Response, body []byte) {
-	h.t.Helper()
-	if ref := route.Operation.Responses.Status(res.StatusCode); ref == nil || ref.Value.Content.Get("text/html") == nil {
-		h.t.Errorf("%s %d: text/html is not documented in openapi.yaml", route.Operation.OperationID, res.StatusCode)
-	}
-	if res.StatusCode >= 400 {
-		checkProblemPage(h.t, res, body)
 	}
 }
 

@@ -2,29 +2,20 @@ package browser
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"html/template"
 	"io"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
-
-	dmsexportlink "github.com/dms-export-link/dms-export-link"
+	"github.com/dms-export-link/dms-export-link/internal/contracttest"
 	"github.com/dms-export-link/dms-export-link/internal/dms"
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/exports"
@@ -51,14 +42,13 @@ func notReadyRetry() time.Duration {
 // carry the signed links. Every response of the function is validated
 // against openapi.yaml.
 type stack struct {
-	t      *testing.T
-	env    *dmsfake.Env
-	fn     *httptest.Server
-	chat   *httptest.Server
-	signer *links.Signer
-	logs   *syncBuffer
-	router routers.Router
-	doc    *openapi3.T
+	t        *testing.T
+	env      *dmsfake.Env
+	fn       *httptest.Server
+	chat     *httptest.Server
+	signer   *links.Signer
+	logs     *syncBuffer
+	contract *contracttest.Checker // openapi.yaml
 
 	mu       sync.Mutex
 	messages map[string]string // chat message id -> link
@@ -105,12 +95,8 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatalf("httpapi.New: %v", err)
 	}
-	if s.doc, err = openapi3.NewLoader().LoadFromData(dmsexportlink.OpenAPI); err != nil {
-		t.Fatalf("load openapi.yaml: %v", err)
-	}
-	s.doc.Servers = nil
-	if s.router, err = gorillamux.NewRouter(s.doc); err != nil {
-		t.Fatalf("router: %v", err)
+	if s.contract, err = contracttest.New(); err != nil {
+		t.Fatal(err)
 	}
 	s.fn = httptest.NewServer(s.validating(api))
 	s.chat = httptest.NewServer(http.HandlerFunc(s.serveChat))
@@ -220,44 +206,8 @@ func (s *stack) validating(next http.Handler) http.Handler {
 
 // check returns why res does not match openapi.yaml, or "".
 func (s *stack) check(r *http.Request, res *http.Response, body []byte) string {
-	route, params, err := s.router.FindRoute(r)
-	if err != nil {
-		// Outside the spec (the browser's /favicon.ico): a problem.
-		var v any
-		if res.Header.Get("Content-Type") != "application/problem+json" || json.Unmarshal(body, &v) != nil {
-			return "an answer outside the spec's routes is not problem+json"
-		}
-		if err := s.doc.Components.Schemas["Problem"].Value.VisitJSON(v); err != nil {
-			return "problem does not match the Problem schema: " + err.Error()
-		}
-		return ""
-	}
-	for k, v := range params {
-		if u, err := url.PathUnescape(v); err == nil {
-			params[k] = u
-		}
-	}
-	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, SkipSettingDefaults: true}}
-	opts := &openapi3filter.Options{IncludeResponseStatus: true}
-	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt == "text/html" {
-		// kin-openapi cannot decode text/html; check that it is documented.
-		opts.ExcludeResponseBody = true
-		if ref := route.Operation.Responses.Status(res.StatusCode); ref == nil || ref.Value.Content.Get("text/html") == nil {
-			return "text/html is not documented for status " + strconv.Itoa(res.StatusCode)
-		}
-	}
-	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.StatusCode, Header: res.Header, Options: opts}
-	out.SetBodyBytes(body)
-	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
-		return "response does not match openapi.yaml: " + err.Error()
-	}
-	if res.StatusCode == http.StatusFound {
-		for _, name := range []string{"Location", "Cache-Control", "Referrer-Policy"} {
-			if res.Header.Get(name) == "" {
-				return "302 without " + name
-			}
-		}
+	if err := s.contract.Check(r, nil, res, body); err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,13 +18,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"go.uber.org/goleak"
 
-	dmsexportlink "github.com/dms-export-link/dms-export-link"
+	"github.com/dms-export-link/dms-export-link/internal/contracttest"
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/links"
 	"github.com/dms-export-link/dms-export-link/tests/fcfake"
@@ -45,10 +40,9 @@ var readyFile = []byte("id,name\n1,Alice\n2,Bob\n")
 
 // Built once by TestMain.
 var (
-	workDir string         // temporary, removed after the run
-	binary  string         // the function, built by `make build`
-	spec    *openapi3.T    // openapi.yaml, Servers removed
-	router  routers.Router // over spec
+	workDir  string                // temporary, removed after the run
+	binary   string                // the function, built by `make build`
+	contract *contracttest.Checker // openapi.yaml
 )
 
 func TestMain(m *testing.M) {
@@ -67,7 +61,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "fcbinary:", err)
 		return 1
 	}
-	if spec, router, err = loadSpec(); err != nil {
+	if contract, err = contracttest.New(); err != nil {
 		fmt.Fprintln(os.Stderr, "fcbinary:", err)
 		return 1
 	}
@@ -93,16 +87,6 @@ func build(dir string) (string, error) {
 		return "", fmt.Errorf("make build: %v\n%s", err, out)
 	}
 	return filepath.Join(dir, "main"), nil
-}
-
-func loadSpec() (*openapi3.T, routers.Router, error) {
-	doc, err := openapi3.NewLoader().LoadFromData(dmsexportlink.OpenAPI)
-	if err != nil {
-		return nil, nil, err
-	}
-	doc.Servers = nil
-	r, err := gorillamux.NewRouter(doc)
-	return doc, r, err
 }
 
 // stack is the built function under the fake FC runtime, with the DMS
@@ -370,56 +354,8 @@ func validate(tb testing.TB, req *http.Request, reqBody []byte, res *http.Respon
 		tb.Errorf("%s %s: answered by FC (%s, status %d), not the function: %s", req.Method, req.URL.Path, et, res.StatusCode, body)
 		return
 	}
-	probe := req.Clone(context.Background())
-	probe.Body = io.NopCloser(bytes.NewReader(reqBody))
-	route, params, err := router.FindRoute(probe)
-	if err != nil {
-		validateProblem(tb, res.Header.Get("Content-Type"), body)
-		return
-	}
-	for k, v := range params {
-		if u, err := url.PathUnescape(v); err == nil {
-			params[k] = u
-		}
-	}
-	in := &openapi3filter.RequestValidationInput{Request: probe, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, SkipSettingDefaults: true}}
-	if req.Method == http.MethodHead {
-		if route.Operation.Responses.Status(res.StatusCode) == nil {
-			tb.Errorf("HEAD %s: status %d is not in openapi.yaml", req.URL.Path, res.StatusCode)
-		}
-		return
-	}
-	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.StatusCode, Header: res.Header,
-		Options: &openapi3filter.Options{IncludeResponseStatus: true}}
-	out.SetBodyBytes(body)
-	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
-		tb.Errorf("%s %s: response %d does not match openapi.yaml: %v\nbody: %s", req.Method, req.URL.Path, res.StatusCode, err, body)
-	}
-	if res.StatusCode == http.StatusFound {
-		// ValidateResponse skips redirects; check the documented headers here.
-		for _, name := range []string{"Location", "Cache-Control", "Referrer-Policy"} {
-			if res.Header.Get(name) == "" {
-				tb.Errorf("302 without %s", name)
-			}
-		}
-	}
-}
-
-// validateProblem checks a body against the spec's Problem schema.
-func validateProblem(tb testing.TB, contentType string, body []byte) {
-	tb.Helper()
-	if contentType != "application/problem+json" {
-		tb.Errorf("answer outside the spec's operations has Content-Type %q, want application/problem+json", contentType)
-		return
-	}
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		tb.Errorf("problem is not JSON: %v", err)
-		return
-	}
-	if err := spec.Components.Schemas["Problem"].Value.VisitJSON(v); err != nil {
-		tb.Errorf("problem does not match the Problem schema: %v\n%s", err, body)
+	if err := contract.Check(req, reqBody, res, body); err != nil {
+		tb.Error(err)
 	}
 }
 
