@@ -212,7 +212,15 @@ func (c *Client) DownloadURL(ctx context.Context, req Request) (Result, error) {
 	}
 	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return c.call(ctxTransport{base: c.transport, ctx: callCtx}, region, creds, req, timeout)
+	res, err := c.call(ctxTransport{base: c.transport, ctx: callCtx}, region, creds, req, timeout)
+	var e *Error
+	if cerr := callCtx.Err(); cerr != nil && errors.As(err, &e) && e.Kind == KindMalformed {
+		// An empty or partial reply that arrives as our own deadline passes
+		// (seen under load: the server gave up on the cancelled request)
+		// means the call ran out of time, not that DMS answered badly.
+		return Result{}, contextError(cerr)
+	}
+	return res, err
 }
 
 // primeRequestID is the RequestId of primeReply.

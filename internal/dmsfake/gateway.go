@@ -217,6 +217,16 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		call.Tid = g.opts.DefaultTid
 	}
 
+	// Counted on arrival, so a test that sees its answer (even one cut short
+	// by the caller's deadline) sees the call counted.
+	if call.Action != "" {
+		g.mu.Lock()
+		g.calls++
+		if call.OrderID != 0 {
+			g.callsFor[call.OrderID]++
+		}
+		g.mu.Unlock()
+	}
 	var out outcome
 	if parseErr != nil {
 		out = g.fail(w, r, call.Format, requestID, invalidParameter("body"))
@@ -229,10 +239,6 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call.Status, call.Code = out.status, out.code
 
 	g.mu.Lock()
-	g.calls++
-	if call.OrderID != 0 {
-		g.callsFor[call.OrderID]++
-	}
 	if len(g.record) == maxCallRecord {
 		g.record = append(g.record[:0], g.record[1:]...)
 	}
