@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/dms-export-link/dms-export-link/internal/secrettest"
 	"io"
 	"net/http"
 	"regexp"
@@ -18,10 +19,10 @@ import (
 
 // runDemo starts `-demo` on a free loopback port and returns its output once
 // the guide has been printed.
-func runDemo(t *testing.T) *syncBuffer {
+func runDemo(t *testing.T) *secrettest.Buffer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &secrettest.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-demo", "-addr", "127.0.0.1:0"}, func(string) string { return "" }, out, io.Discard)
@@ -37,7 +38,7 @@ func runDemo(t *testing.T) *syncBuffer {
 }
 
 // waitFor polls the demo's output for text.
-func waitFor(t *testing.T, out *syncBuffer, text string) {
+func waitFor(t *testing.T, out *secrettest.Buffer, text string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !strings.Contains(out.String(), text) {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -11,8 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +19,7 @@ import (
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/exports"
 	"github.com/dms-export-link/dms-export-link/internal/links"
+	"github.com/dms-export-link/dms-export-link/internal/secrettest"
 )
 
 // Sample tickets every harness holds.
@@ -48,7 +46,7 @@ type harness struct {
 	signer   *links.Signer
 	token    string
 	creds    dms.Credentials
-	logs     *syncBuffer
+	logs     *secrettest.Buffer
 	secrets  []string              // must never reach a log line
 	contract *contracttest.Checker // openapi.yaml
 	allow500 bool
@@ -75,8 +73,8 @@ type harnessOptions struct {
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &syncBuffer{}, allow500: o.allow500}
-	h.creds = dms.Credentials{AccessKeyID: "LTAI" + randText(8), AccessKeySecret: randText(24), SecurityToken: "CAIS" + randText(40)}
+	h := &harness{t: t, logs: &secrettest.Buffer{}, allow500: o.allow500}
+	h.creds = dms.Credentials{AccessKeyID: "LTAI" + secrettest.Random(8), AccessKeySecret: secrettest.Random(24), SecurityToken: "CAIS" + secrettest.Random(40)}
 	var logOut io.Writer = h.logs
 	if o.quiet {
 		logOut = io.Discard
@@ -85,7 +83,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	env, err := dmsfake.Start(dmsfake.Options{
 		AccessKeyID: h.creds.AccessKeyID, AccessKeySecret: h.creds.AccessKeySecret, SecurityToken: h.creds.SecurityToken,
 		Logger: logger, DefaultTid: tenant, Now: o.gatewayNow,
-	}, dmsfake.OSSOptions{Bucket: "dms-idb-test", AccessKeyID: "LTAIoss" + randText(6), AccessKeySecret: randText(20)})
+	}, dmsfake.OSSOptions{Bucket: "dms-idb-test", AccessKeyID: "LTAIoss" + secrettest.Random(6), AccessKeySecret: secrettest.Random(20)})
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}
@@ -128,10 +126,10 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	}
 	var keys []links.Key
 	if !o.noKeys {
-		keys = []links.Key{{ID: "k1", Secret: []byte(randText(32))}}
+		keys = []links.Key{{ID: "k1", Secret: []byte(secrettest.Random(32))}}
 	}
 	h.signer = &links.Signer{Keys: keys, MaxTTL: 30 * 24 * time.Hour}
-	h.token = "tok-" + randText(20)
+	h.token = "tok-" + secrettest.Random(20)
 	deps := Deps{
 		Resolver:      exports.New(dmsClient, eo),
 		Signer:        h.signer,
@@ -284,39 +282,7 @@ func (h *harness) validate(req *http.Request, reqBody []byte, res *http.Response
 
 // checkLogs fails the test if any secret the harness knows reached a log line.
 func (h *harness) checkLogs() {
-	logs := h.logs.String()
-	for _, s := range h.secrets {
-		if s != "" && strings.Contains(logs, s) {
-			h.t.Errorf("a secret (%.6s...) appears in the logs", s)
-		}
+	for _, leak := range secrettest.Leaks(h.logs.String(), h.secrets) {
+		h.t.Errorf("logs: %s", leak)
 	}
-	for _, marker := range []string{"Signature=", "SecurityToken=", "OSSAccessKeyId=", "security-token", "sig=", "Bearer "} {
-		if strings.Contains(logs, marker) {
-			h.t.Errorf("the logs contain %q", marker)
-		}
-	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent log writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func randText(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)[:n]
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/notify"
 	"github.com/dms-export-link/dms-export-link/internal/notify/robotfake"
+	"github.com/dms-export-link/dms-export-link/internal/secrettest"
 )
 
 func init() {
@@ -52,11 +53,11 @@ func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
 	t.Helper()
 	n := &notifyHarness{
 		clock:        &testClock{t: time.Now()},
-		webhookToken: "hook-" + randText(24),
-		dingSecret:   randText(32),
-		slackSecret:  randText(32),
+		webhookToken: "hook-" + secrettest.Random(24),
+		dingSecret:   secrettest.Random(32),
+		slackSecret:  secrettest.Random(32),
 	}
-	dingRobotSecret, larkSecret := "SEC"+randText(40), randText(24)
+	dingRobotSecret, larkSecret := "SEC"+secrettest.Random(40), secrettest.Random(24)
 	hc := &http.Client{Timeout: 5 * time.Second}
 	n.announcer = &notify.Announcer{MaxAttempts: 3, RetryBase: time.Millisecond, Window: 10 * time.Minute, Now: n.clock.Now}
 	if !o.noRobots {
@@ -460,7 +461,7 @@ func slackSign(secret string, ts int64, body string) string {
 func dingTalkBody(text string) string {
 	b, _ := json.Marshal(map[string]any{
 		"msgtype": "text", "text": map[string]string{"content": text}, "senderNick": "Zhang San",
-		"conversationType": "2", "msgId": "msg" + randText(8), "isAdmin": false, "createAt": time.Now().UnixMilli(),
+		"conversationType": "2", "msgId": "msg" + secrettest.Random(8), "isAdmin": false, "createAt": time.Now().UnixMilli(),
 	})
 	return string(b)
 }

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"github.com/dms-export-link/dms-export-link/internal/secrettest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,7 +189,7 @@ func startBrowser(t *testing.T) *chrome {
 		t.Fatalf("this test needs Debian's Chromium at %s: apt-get install -y chromium (.ci/run does): %v", chromium, err)
 	}
 	profile := t.TempDir()
-	var output syncBuffer
+	var output secrettest.Buffer
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,

@@ -1,11 +1,8 @@
 package browser
 
 import (
-	"bytes"
-	"crypto/rand"
-	"encoding/base64"
+	"github.com/dms-export-link/dms-export-link/internal/secrettest"
 	"html/template"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -47,7 +44,7 @@ type stack struct {
 	fn       *httptest.Server
 	chat     *httptest.Server
 	signer   *links.Signer
-	logs     *syncBuffer
+	logs     *secrettest.Buffer
 	contract *contracttest.Checker // openapi.yaml
 
 	mu       sync.Mutex
@@ -65,11 +62,11 @@ type seenRequest struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	s := &stack{t: t, logs: &syncBuffer{}, messages: map[string]string{}}
+	s := &stack{t: t, logs: &secrettest.Buffer{}, messages: map[string]string{}}
 	logger := slog.New(slog.NewJSONHandler(s.logs, nil))
-	ak, secret, sts := "LTAI"+randText(8), randText(24), "CAIS"+randText(40)
+	ak, secret, sts := "LTAI"+secrettest.Random(8), secrettest.Random(24), "CAIS"+secrettest.Random(40)
 	env, err := dmsfake.Start(dmsfake.Options{AccessKeyID: ak, AccessKeySecret: secret, SecurityToken: sts, Logger: logger, DefaultTid: tenant},
-		dmsfake.OSSOptions{Bucket: "dms-idb-browser", AccessKeyID: "LTAIoss" + randText(6), AccessKeySecret: randText(20)})
+		dmsfake.OSSOptions{Bucket: "dms-idb-browser", AccessKeyID: "LTAIoss" + secrettest.Random(6), AccessKeySecret: secrettest.Random(20)})
 	if err != nil {
 		t.Fatalf("start the DMS emulator: %v", err)
 	}
@@ -87,7 +84,7 @@ func newStack(t *testing.T) *stack {
 		AllowedHosts: []string{"127.0.0.1"}, AllowHTTPLoopback: true,
 		NotReadyTTL: notReadyRetry() / 2, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
 	})
-	s.signer = &links.Signer{Keys: []links.Key{{ID: "k1", Secret: []byte(randText(32))}}, MaxTTL: 30 * 24 * time.Hour}
+	s.signer = &links.Signer{Keys: []links.Key{{ID: "k1", Secret: []byte(secrettest.Random(32))}}, MaxTTL: 30 * 24 * time.Hour}
 	api, err := httpapi.New(httpapi.Deps{
 		Resolver: resolver, Signer: s.signer, DefaultTid: tenant, Region: "cn-hangzhou",
 		LinkTTL: 7 * 24 * time.Hour, NotReadyRetry: notReadyRetry(), Logger: logger,
@@ -110,16 +107,8 @@ func newStack(t *testing.T) *stack {
 		for _, f := range s.failures {
 			t.Error(f)
 		}
-		logs := s.logs.String()
-		for _, sig := range s.sigs {
-			if strings.Contains(logs, sig) {
-				t.Errorf("a link signature (%.6s...) appears in the logs", sig)
-			}
-		}
-		for _, marker := range []string{"Signature=", "SecurityToken=", "sig="} {
-			if strings.Contains(logs, marker) {
-				t.Errorf("the logs contain %q", marker)
-			}
+		for _, leak := range secrettest.Leaks(s.logs.String(), s.sigs) {
+			t.Errorf("logs: %s", leak)
 		}
 	})
 	return s
@@ -210,28 +199,4 @@ func (s *stack) check(r *http.Request, res *http.Response, body []byte) string {
 		return err.Error()
 	}
 	return ""
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent log writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func randText(n int) string {
-	b := make([]byte, n)
-	_, _ = io.ReadFull(rand.Reader, b)
-	return base64.RawURLEncoding.EncodeToString(b)[:n]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"debug/elf"
 	"encoding/json"
+	"github.com/dms-export-link/dms-export-link/internal/secrettest"
 	"io"
 	"net/http"
 	"strconv"
@@ -289,7 +290,7 @@ func TestCredentialsComeFromTheInvocation(t *testing.T) {
 	})
 	t.Run("another role", func(t *testing.T) {
 		t.Parallel()
-		other := fcfake.Credentials{AccessKeyID: "STS.other" + randText(8), AccessKeySecret: randText(30), SecurityToken: "CAISother" + randText(40)}
+		other := fcfake.Credentials{AccessKeyID: "STS.other" + secrettest.Random(8), AccessKeySecret: secrettest.Random(30), SecurityToken: "CAISother" + secrettest.Random(40)}
 		s := startStack(t, stackOptions{fcCreds: &other, initialize: true})
 		res := s.get(t, s.link(t, s.signer, orderReady, week()), nil)
 		if got, want := res.StatusCode, http.StatusBadGateway; got != want {
