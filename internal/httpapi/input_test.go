@@ -52,6 +52,8 @@ func TestBadInput(t *testing.T) {
 		{name: "tid added", target: good + "&tid=42", status: 403, code: "link_invalid"},
 		{name: "repeated exp", target: good + "&exp=1", status: 403, code: "link_invalid"},
 		{name: "huge query", target: good + "&pad=" + strings.Repeat("x", 10000), status: 400, code: "bad_request"},
+		{name: "huge query on health", target: "/healthz?pad=" + strings.Repeat("x", 10000), status: 400, code: "bad_request"},
+		{name: "huge query on the spec", target: "/openapi.yaml?pad=" + strings.Repeat("x", 10000), status: 400, code: "bad_request"},
 		{name: "unknown path", target: "/nothing/here", status: 404, code: "not_found"},
 		{name: "trailing slash", target: "/exports/5461234/download/" + query, status: 404, code: "not_found"},
 		{name: "wrong method", method: http.MethodDelete, target: good, status: 405, code: "method_not_allowed"},
