@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dms-export-link/dms-export-link/internal/secrettest"
 )
 
 // Binary is the redis-server the tests run (Debian's package).
@@ -51,7 +53,7 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
-	out  *syncBuffer   // the server's own log, shown when it fails to start
+	out  *secrettest.Buffer   // the server's own log, shown when it fails to start
 }
 
 // Start runs a redis-server and waits until it answers PING. It fails the
@@ -116,7 +118,7 @@ func (s *Server) launch() error {
 		args = append(args, "--requirepass", s.opts.Password)
 	}
 	args = append(args, s.opts.Args...)
-	out := &syncBuffer{}
+	out := &secrettest.Buffer{}
 	cmd := exec.Command(Binary, args...)
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = out, out
@@ -345,22 +347,4 @@ func freePort() (int, error) {
 func lastLines(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-5):], " | ")
-}
-
-// syncBuffer collects the server's output from its two pipes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
