@@ -52,8 +52,8 @@ type Server struct {
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	out  *secrettest.Buffer   // the server's own log, shown when it fails to start
+	done chan struct{}      // closed when the process has exited
+	out  *secrettest.Buffer // the server's own log, shown when it fails to start
 }
 
 // Start runs a redis-server and waits until it answers PING. It fails the
