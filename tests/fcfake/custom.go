@@ -111,6 +111,21 @@ func (p *Pool) initializeCustom(ctx context.Context, in *instance) error {
 	return nil
 }
 
+// preStopCustom is FC's pre-stop call to a custom runtime; its answer does not stop the stop.
+func (p *Pool) preStopCustom(in *instance) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, in.base+"/pre-stop", nil)
+	if err != nil {
+		return
+	}
+	p.commonHeaders(req.Header, newRequestID(time.Now()), "/pre-stop")
+	if res, err := p.client.Do(req); err == nil {
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+}
+
 // waitListening waits until in's process listens on its port on every interface, as FC
 // requires: a server on 127.0.0.1 only never starts there (FunctionNotStarted).
 func (p *Pool) waitListening(ctx context.Context, in *instance) error {

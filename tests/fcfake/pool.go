@@ -68,6 +68,9 @@ type PoolOptions struct {
 	// Initializer runs the function's initializer on every new instance before its first
 	// request: a Go1 invocation of type 1, a Custom POST /initialize.
 	Initializer bool
+	// PreStop calls a Custom instance's GET /pre-stop before it is stopped, as FC does when
+	// the function declares a preStop hook.
+	PreStop bool
 	// Throttle answers a request that finds every instance busy at MaxInstances with FC's
 	// 429 ResourceExhausted, as FC does ("Limits and rules of instance scaling"). Without
 	// it such a request waits for a free instance, which is what a client retrying its 429
@@ -415,6 +418,9 @@ func (p *Pool) start(in *instance) error {
 func (p *Pool) stop(in *instance) {
 	if in.cmd != nil {
 		if p.opts.Kind == Custom {
+			if p.opts.PreStop {
+				p.preStopCustom(in)
+			}
 			_ = in.cmd.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-in.exited:

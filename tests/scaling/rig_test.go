@@ -5,12 +5,15 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v4"
 
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/links"
@@ -70,23 +73,35 @@ func newRig(tb testing.TB) *rig {
 
 // poolOptions say how FC runs the function.
 type poolOptions struct {
+	custom       bool // s.custom.yaml's custom runtime instead of s.yaml's go1
 	maxInstances int
+	provisioned  int      // instances started before the first request
 	env          []string // more NAME=value settings on top of the rig's
 }
 
-// pool starts the function as FC 3.0 runs go1 (one request per instance, the initializer
-// s.yaml declares, requests beyond the instance limit waiting for a free instance) and stops
-// it at the end of the test, checking every instance's output for secrets.
+// customConcurrency is s.custom.yaml's default instanceConcurrency.
+const customConcurrency = 50
+
+// pool starts the function as FC 3.0 runs it, with the initializer the templates declare
+// and requests beyond the instance limit waiting for a free instance: go1 as s.yaml says
+// (one request per instance), or the custom runtime as s.custom.yaml says (its command and
+// args, 50 requests per instance, preStop). It stops the pool at the end of the test,
+// checking every instance's output for secrets.
 func (r *rig) pool(tb testing.TB, o poolOptions) *fcfake.Pool {
 	tb.Helper()
-	p, err := fcfake.StartPool(fcfake.PoolOptions{
+	po := fcfake.PoolOptions{
 		Options:      fcfake.Options{Timeout: fcTimeout, Credentials: r.creds},
 		Command:      []string{binary},
 		Env:          append(slices.Clone(r.vars), o.env...),
 		MaxInstances: o.maxInstances,
+		Provisioned:  o.provisioned,
 		Initializer:  true,
 		LogDir:       tb.TempDir(),
-	})
+	}
+	if o.custom {
+		po.Kind, po.Command, po.InstanceConcurrency, po.PreStop = fcfake.Custom, customCommand(tb), customConcurrency, true
+	}
+	p, err := fcfake.StartPool(po)
 	if err != nil {
 		tb.Fatalf("StartPool: %v", err)
 	}
@@ -103,6 +118,45 @@ func (r *rig) pool(tb testing.TB, o poolOptions) *fcfake.Pool {
 		}
 	})
 	return p
+}
+
+// customCommand is s.custom.yaml's customRuntimeConfig command and args, with the
+// executable make build wrote and the instance's port in place of the template's.
+func customCommand(tb testing.TB) []string {
+	tb.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "s.custom.yaml"))
+	if err != nil {
+		tb.Fatalf("s.custom.yaml: %v", err)
+	}
+	var doc struct {
+		Resources map[string]struct {
+			Props struct {
+				Custom struct {
+					Command []string `yaml:"command"`
+					Args    []string `yaml:"args"`
+					Port    int      `yaml:"port"`
+				} `yaml:"customRuntimeConfig"`
+			} `yaml:"props"`
+		} `yaml:"resources"`
+	}
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		tb.Fatalf("s.custom.yaml: %v", err)
+	}
+	for _, res := range doc.Resources {
+		c := res.Props.Custom
+		if len(c.Command) != 1 || filepath.Base(c.Command[0]) != filepath.Base(binary) {
+			tb.Fatalf("s.custom.yaml command %q, want the executable make build writes", c.Command)
+		}
+		listen := "0.0.0.0:" + strconv.Itoa(c.Port)
+		if !slices.Contains(c.Args, listen) {
+			tb.Fatalf("s.custom.yaml args %q do not listen on %s", c.Args, listen)
+		}
+		args := slices.Clone(c.Args)
+		args[slices.Index(args, listen)] = "0.0.0.0:{port}"
+		return append([]string{binary}, args...)
+	}
+	tb.Fatal("s.custom.yaml declares no function")
+	return nil
 }
 
 // output is what every instance of p has written so far, instance by instance.
