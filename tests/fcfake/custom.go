@@ -17,7 +17,7 @@ import (
 // The custom runtime's side of FC 3.0, from Alibaba Cloud's "Context and log format" (custom
 // runtime) and "Lifecycle hooks for function instances" pages: FC forwards the HTTP request as
 // is, with its common x-fc-* headers added; an initializer is POST /initialize with those
-// headers and no body, any status but 200 failing it.
+// headers and no body, answered 200 on success.
 
 // commonHeaders are the x-fc-* headers FC adds to every request to a custom runtime.
 func (p *Pool) commonHeaders(h http.Header, requestID, controlPath string) {
@@ -105,7 +105,8 @@ func (p *Pool) initializeCustom(ctx context.Context, in *instance) error {
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(res.Body, 4<<10))
-	if res.StatusCode != http.StatusOK {
+	// FC's pages show 200 for success and 404 for failure; any 2xx counts here.
+	if res.StatusCode/100 != 2 {
 		return fmt.Errorf("initializer answered %d: %s", res.StatusCode, body)
 	}
 	return nil

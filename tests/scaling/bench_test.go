@@ -11,17 +11,23 @@ var benchClicks = flag.Int("scaling.clicks", 200, "concurrent clicks of each bur
 
 // burstCase is one row of the burst table.
 type burstCase struct {
-	limit   int // FC's instance limit for the function
-	tickets int // the clicks go round-robin over this many links
+	custom  bool // s.custom.yaml's runtime (50 requests per instance) instead of go1
+	limit   int  // FC's instance limit for the function
+	tickets int  // the clicks go round-robin over this many links
 	state   string
 }
 
 func (c burstCase) String() string {
-	return fmt.Sprintf("go1/instances<=%d/tickets=%d/state=%s", c.limit, c.tickets, c.state)
+	runtime := "go1"
+	if c.custom {
+		runtime = "custom"
+	}
+	return fmt.Sprintf("%s/instances<=%d/tickets=%d/state=%s", runtime, c.limit, c.tickets, c.state)
 }
 
-// BenchmarkBurst sends -scaling.clicks clicks at once to a function FC has not started yet
-// and reports, per burst: instances started, DMS calls, and the clicks' p50 and p99 latency
+// BenchmarkBurst sends -scaling.clicks clicks at once to a function FC has not started yet,
+// as go1 (one request per instance) or as the custom runtime (50 per instance), with each
+// instance's memory or Redis as the state, and reports, per burst: instances started, DMS calls, and the clicks' p50 and p99 latency
 // from the burst's start (cold starts and waits for a free instance included). DMS answers
 // every call in 50 ms. One op is one whole burst on fresh instances and tickets: run it with
 // -benchtime=1x.
@@ -34,12 +40,17 @@ func BenchmarkBurst(b *testing.B) {
 			}
 		}
 	}
+	for _, tickets := range []int{1, 100} {
+		for _, state := range states {
+			cases = append(cases, burstCase{custom: true, limit: 20, tickets: tickets, state: state})
+		}
+	}
 	for _, c := range cases {
 		b.Run(c.String(), func(b *testing.B) {
 			var instances, calls, p50, p99 float64
 			for range b.N {
 				r := newRig(b)
-				p := r.pool(b, poolOptions{maxInstances: c.limit, env: stateEnv(b, c.state)})
+				p := r.pool(b, poolOptions{custom: c.custom, maxInstances: c.limit, env: stateEnv(b, c.state)})
 				o := burst(b, r, p, r.tickets(b, c.tickets), *benchClicks)
 				for _, cl := range o.clicks {
 					if cl.status != 302 {
