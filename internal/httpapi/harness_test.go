@@ -193,7 +193,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 // deployment do.
 func redisState(t testing.TB, srv *redistest.Server, logger *slog.Logger) (state.Store, *exports.Sealer) {
 	t.Helper()
-	r, err := state.NewRedis(state.RedisOptions{URL: srv.URL, Prefix: "dms-export-link:", Timeout: 50 * time.Millisecond})
+	r, err := state.NewRedis(state.RedisOptions{URL: srv.URL, Prefix: "dms-export-link:", Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
