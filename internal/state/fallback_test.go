@@ -176,3 +176,21 @@ func TestFallbacksOverOnePrimaryShareTheirWarning(t *testing.T) {
 		t.Fatalf("%d warnings, want 1:\n%s", n, logs)
 	}
 }
+
+func TestFallbackDoesNotBlameRedisForTheCallersDeadline(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t, redistest.Options{})
+	logs := &secrettest.Buffer{}
+	f := fallbackOn(t, srv.URL, logs)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := f.Set(ctx, "k", []byte("v"), time.Minute); err != nil {
+		t.Fatalf("Set with a cancelled context: %v", err)
+	}
+	if got := exercise(t, f, "k2"); got != LabelRedis {
+		t.Fatalf("label after a caller's cancellation = %q, want redis", got)
+	}
+	if logs.String() != "" {
+		t.Fatalf("a warning about Redis for the caller's own cancellation:\n%s", logs)
+	}
+}
