@@ -63,7 +63,14 @@ func TestDemoFollowsTheGuide(t *testing.T) {
 // state "redis" and the answer is in Redis under the default prefix.
 func TestDemoWithRedis(t *testing.T) {
 	srv := redistest.Start(t, redistest.Options{})
-	out := runDemo(t, "-redis", srv.URL)
+	// A timeout that a loaded test machine cannot trip; the 50ms default
+	// would send a slow first answer to memory (tested in internal/state).
+	out := runDemoEnv(t, func(k string) string {
+		if k == "REDIS_TIMEOUT" {
+			return "5s"
+		}
+		return ""
+	}, "-redis", srv.URL)
 	m := regexp.MustCompile(`(?m)^\s+ready \(\d+[^)]*\)\s+(http://\S+)$`).FindStringSubmatch(out.String())
 	if m == nil {
 		t.Fatalf("no ready link in the guide:\n%s", out)
