@@ -359,7 +359,10 @@ func (g *Gateway) check(r *http.Request, p map[string]string) *gwError {
 			return missing(name)
 		}
 	}
-	if p["Version"] != apiVersion || p["Action"] != apiAction || r.URL.Path != "/" {
+	if p["Version"] != apiVersion {
+		return &errVersion
+	}
+	if p["Action"] != apiAction || r.URL.Path != "/" {
 		return &errNoAPI
 	}
 	if p["SignatureMethod"] != "HMAC-SHA1" {
@@ -368,13 +371,13 @@ func (g *Gateway) check(r *http.Request, p map[string]string) *gwError {
 	if p["SignatureVersion"] != "1.0" {
 		return invalidParameter("SignatureVersion")
 	}
-	ts, err := time.Parse("2006-01-02T15:04:05Z", p["Timestamp"])
-	if err != nil {
-		return &gwError{http.StatusBadRequest, "InvalidTimeStamp.Format", "Specified time stamp or date header is not in the specified format."}
+	ts, ok := parseTimestamp(p["Timestamp"])
+	if !ok {
+		return &gwError{http.StatusBadRequest, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."}
 	}
 	now := g.opts.Now()
 	if d := now.Sub(ts); d > timestampWindow || d < -timestampWindow {
-		return &gwError{http.StatusBadRequest, "InvalidTimeStamp.Expired", "Specified time stamp or date header is expired."}
+		return &gwError{http.StatusBadRequest, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."}
 	}
 	if p["AccessKeyId"] != g.opts.AccessKeyID {
 		return &gwError{http.StatusNotFound, "InvalidAccessKeyId.NotFound", "Specified access key is not found."}
@@ -412,6 +415,21 @@ func (g *Gateway) check(r *http.Request, p map[string]string) *gwError {
 		}
 	}
 	return nil
+}
+
+// timestampLayout is the only Timestamp form the gateway documents
+// (YYYY-MM-DDThh:mm:ssZ, UTC).
+const timestampLayout = "2006-01-02T15:04:05Z"
+
+// parseTimestamp accepts exactly timestampLayout. time.Parse alone would
+// also take fractional seconds after the seconds field, which the gateway
+// refuses.
+func parseTimestamp(s string) (time.Time, bool) {
+	if len(s) != len(timestampLayout) {
+		return time.Time{}, false
+	}
+	ts, err := time.Parse(timestampLayout, s)
+	return ts, err == nil
 }
 
 func (g *Gateway) faults(orderID int64) (ticket, global Fault) {
