@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -71,6 +72,8 @@ type Ticket struct {
 	ErrorMessage string        // failed: ErrorMessage (default ErrorCode)
 	URL          string        // if set, returned verbatim instead of a minted OSS URL
 	URLTTL       time.Duration // if >0, lifetime of this ticket's minted URLs
+	Signing      Signing       // how the minted URL is signed; default SignV1
+	URLQuery     url.Values    // parameters signed into the minted URL, e.g. response-content-disposition
 }
 
 func (t Ticket) fileName() string {
@@ -342,7 +345,7 @@ func (g *Gateway) downloadURL(t Ticket) (string, *gwError) {
 	if t.URLTTL > 0 {
 		ttl = t.URLTTL
 	}
-	return g.opts.OSS.SignURL(t.fileName(), g.opts.Now().Add(ttl)), nil
+	return g.opts.OSS.Presign(t.fileName(), g.opts.Now().Add(ttl), t.Signing, t.URLQuery), nil
 }
 
 // requiredParams are the common RPC parameters, in the order checked.

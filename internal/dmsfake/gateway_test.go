@@ -110,7 +110,7 @@ func TestTicketShapes(t *testing.T) {
 		if want := env.OSSURL + "/export_101.zip?"; !strings.HasPrefix(u, want) {
 			t.Fatalf("URL = %s, want prefix %s", redactQuery(u), want)
 		}
-		status, _, body := get(t, http.MethodGet, u, nil)
+		status, _, body := get(t, env, http.MethodGet, u, nil)
 		if got, want := status, 200; got != want {
 			t.Fatalf("GET status = %d, want %d", got, want)
 		}
@@ -162,7 +162,7 @@ func TestPutTicketFlipsNotReadyToReady(t *testing.T) {
 	if err != nil || !resp.DownloadURLResult.HasResult {
 		t.Fatalf("second call: HasResult %v, err %v; want ready", resp.DownloadURLResult.HasResult, err)
 	}
-	status, h, body := get(t, http.MethodGet, resp.DownloadURLResult.URL, nil)
+	status, h, body := get(t, env, http.MethodGet, resp.DownloadURLResult.URL, nil)
 	if status != 200 || body != "x,y" {
 		t.Fatalf("GET = %d %q, want 200 %q", status, body, "x,y")
 	}
@@ -304,7 +304,7 @@ func TestTimestampFormat(t *testing.T) {
 				params[k] = v[0]
 			}
 			q.Set("Signature", rpcSignature(testSecret, rpcStringToSign(http.MethodGet, params)))
-			status, _, body := get(t, http.MethodGet, "http://"+env.DMSHost+"/?"+q.Encode(), nil)
+			status, _, body := get(t, env, http.MethodGet, "http://"+env.DMSHost+"/?"+q.Encode(), nil)
 			var e struct{ Code, Message string }
 			if err := json.Unmarshal([]byte(body), &e); err != nil {
 				t.Fatalf("body is not JSON: %v: %s", err, body)
@@ -333,7 +333,7 @@ func TestNonceReplay(t *testing.T) {
 		t.Fatalf("first call: %v", err)
 	}
 	sent := rt.lastRequest(t)
-	status, _, body := get(t, sent.Method, sent.URL.String(), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+	status, _, body := get(t, env, sent.Method, sent.URL.String(), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
 	var e struct{ Code string }
 	if err := json.Unmarshal([]byte(body), &e); err != nil {
 		t.Fatalf("error body is not JSON: %v", err)
@@ -375,7 +375,7 @@ func TestPlainRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := env.Gateway.Calls()
-			status, _, body := get(t, tt.method, "http://"+env.DMSHost+tt.target, nil)
+			status, _, body := get(t, env, tt.method, "http://"+env.DMSHost+tt.target, nil)
 			var e struct{ Code string }
 			_ = json.Unmarshal([]byte(body), &e)
 			if status != tt.status || e.Code != tt.code {
@@ -509,7 +509,7 @@ func TestXMLFormat(t *testing.T) {
 	if !resp.Success || !resp.DownloadURLResult.HasResult || !strings.HasPrefix(resp.DownloadURLResult.URL, env.OSSURL+"/") || resp.RequestId == "" {
 		t.Errorf("ready = %+v, want Success, HasResult, an OSS URL and a RequestId", resp)
 	}
-	if status, _, body := get(t, http.MethodGet, resp.DownloadURLResult.URL, nil); status != 200 || body != "z" {
+	if status, _, body := get(t, env, http.MethodGet, resp.DownloadURLResult.URL, nil); status != 200 || body != "z" {
 		t.Errorf("GET of the XML-escaped URL = %d %q, want 200 %q", status, body, "z")
 	}
 
