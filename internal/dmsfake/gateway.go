@@ -1,8 +1,9 @@
 // Package dmsfake emulates, on loopback, the two Alibaba Cloud services the
 // function talks to: the DMS OpenAPI gateway answering GetDataExportDownloadURL
 // (signature, credentials, timestamps and nonces checked as the real gateway
-// does, notes/dms-sdk.md §3) and an OSS bucket serving V1 presigned URLs.
-// Tests drive it with the real alibaba-cloud-sdk-go; -demo runs on it.
+// does, notes/dms-sdk.md §3) and an OSS bucket serving V1 and V4 presigned
+// URLs over TLS under its public host name (docs/oss-urls.md). Tests drive
+// it with the real alibaba-cloud-sdk-go; -demo runs on it.
 package dmsfake
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"net/http/httptest"
 	"strconv"
 	"strings"
@@ -57,6 +58,15 @@ func TestDownloadRedirectsToTheFile(t *testing.T) {
 			}
 			if len(res.body) != 0 {
 				t.Errorf("a redirect carries a body that repeats the URL: %q", res.body)
+			}
+			u, err := url.Parse(loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{"Signature", "security-token", "x-oss-signature", "x-oss-security-token"} {
+				if v := u.Query().Get(p); v != "" {
+					h.secrets = append(h.secrets, v) // the logs are checked for them at cleanup
+				}
 			}
 			h.wantReadyFile(loc)
 			if n := h.env.Gateway.CallsFor(order); n != 1 {
