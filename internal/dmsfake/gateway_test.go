@@ -280,7 +280,8 @@ func TestTimestampFormat(t *testing.T) {
 		t.Fatalf("SDK call: %v", err)
 	}
 	sent := rt.lastRequest(t)
-	ts, err := time.Parse(timestampLayout, sent.URL.Query().Get("Timestamp"))
+	const layout = "2006-01-02T15:04:05Z"
+	ts, err := time.Parse(layout, sent.URL.Query().Get("Timestamp"))
 	if err != nil {
 		t.Fatalf("the SDK's Timestamp: %v", err)
 	}
@@ -288,7 +289,7 @@ func TestTimestampFormat(t *testing.T) {
 		name, timestamp string
 		code            string
 	}{
-		{"documented form", ts.Format(timestampLayout), ""},
+		{"documented form", ts.Format(layout), ""},
 		{"fractional seconds", ts.Format("2006-01-02T15:04:05.000Z"), "InvalidTimeStamp.Format"},
 		{"nanoseconds", ts.Format("2006-01-02T15:04:05.000000000Z"), "InvalidTimeStamp.Format"},
 		{"offset instead of Z", ts.Format("2006-01-02T15:04:05+00:00"), "InvalidTimeStamp.Format"},

@@ -21,7 +21,7 @@ import (
 
 // OSSOptions configure an OSS bucket emulator.
 type OSSOptions struct {
-	Bucket string
+	Bucket string // default "dms-idb-<region>"
 	// Region is the bucket's region, in minted hosts and V4 scopes; default
 	// "cn-hangzhou".
 	Region string
@@ -90,6 +90,9 @@ func NewOSS(opts OSSOptions) *OSS {
 	}
 	if opts.Region == "" {
 		opts.Region = "cn-hangzhou"
+	}
+	if opts.Bucket == "" {
+		opts.Bucket = "dms-idb-" + opts.Region // DMS's own example bucket
 	}
 	if opts.STSAccessKeyID == "" {
 		opts.STSAccessKeyID = "STS.N" + hex.EncodeToString(randomBytes(10))
