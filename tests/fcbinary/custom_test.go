@@ -111,6 +111,7 @@ type customStack struct {
 	creds   fcfake.Credentials // the role's: the emulator accepts them
 	client  *http.Client
 	secrets []string
+	started time.Time // just before the process started
 }
 
 // startCustom starts the emulator and the binary, as s.custom.yaml says if
@@ -161,6 +162,7 @@ func startCustom(tb testing.TB, args []string) *customStack {
 		"LINK_KEYS=" + key.ID + ":" + base64.StdEncoding.EncodeToString(key.Secret),
 	}
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	s.started = time.Now()
 	if err := s.cmd.Start(); err != nil {
 		tb.Fatalf("starting the function: %v", err)
 	}
@@ -190,7 +192,7 @@ func (s *customStack) listenAddr() string {
 		case err := <-s.exited:
 			s.exited <- err
 			s.tb.Fatalf("the function exited before listening: %v", err)
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(time.Millisecond):
 		}
 	}
 	s.tb.Fatal("the function did not listen within 20s")
