@@ -25,8 +25,8 @@ var pageTemplate = sync.OnceValue(func() *template.Template {
 })
 
 var (
-	pageCSS      = template.CSS(mustReadPageFile("pages/page.css"))
-	pageCSP      = "default-src 'none'; style-src '" + cspHash(string(pageCSS)) + "'; img-src 'none'; " +
+	pageCSS = template.CSS(mustReadPageFile("pages/page.css"))
+	pageCSP = "default-src 'none'; style-src '" + cspHash(string(pageCSS)) + "'; img-src 'none'; " +
 		"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
