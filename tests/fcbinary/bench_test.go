@@ -296,3 +296,55 @@ func vmHWM(b *testing.B, pid int) float64 {
 	b.Fatal("no VmHWM in /proc/<pid>/status")
 	return 0
 }
+
+// BenchmarkCustomRuntimeBurst sends, in every iteration, a burst of 200
+// concurrent clicks on one new link to one initialized custom-runtime
+// instance (started as s.custom.yaml says), as a chat group's members
+// clicking the same notification, and reports:
+//
+//	dms-calls/burst   DMS calls per burst (coalesced: 1 is the promise)
+//	p50-ms, p99-ms    click latencies over all bursts
+//	VmHWM-MB          the instance's peak RSS after all bursts
+//
+// The DMS emulator answers at once, so the latencies are the function's own.
+func BenchmarkCustomRuntimeBurst(b *testing.B) {
+	const clicks = 200
+	s := startCustom(b, nil)
+	if got := s.lifecycle(b, http.MethodPost, "/initialize", "init"); got != http.StatusNoContent {
+		b.Fatalf("initializer answered %d", got)
+	}
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		order := int64(8_000_000 + i)
+		s.env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: order, State: dmsfake.StateReady, File: readyFile})
+		link := s.link(b, order)
+		start := make(chan struct{})
+		results := make([]*response, clicks)
+		var wg sync.WaitGroup
+		for j := range clicks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[j] = s.do(b, http.MethodGet, link, fcHeaders(fmt.Sprintf("burst-%d-%d", i, j), s.creds))
+			}()
+		}
+		b.StartTimer()
+		close(start)
+		wg.Wait()
+		for _, r := range results {
+			if r == nil || r.StatusCode != http.StatusFound {
+				b.Fatal("a click of the burst was not a 302")
+			}
+			lat = append(lat, r.elapsed)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(s.env.Gateway.Calls())/float64(b.N), "dms-calls/burst")
+	b.ReportMetric(float64(lat[len(lat)/2])/float64(time.Millisecond), "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100])/float64(time.Millisecond), "p99-ms")
+	b.ReportMetric(vmHWM(b, s.cmd.Process.Pid), "VmHWM-MB")
+}
