@@ -143,7 +143,8 @@ func startCustom(tb testing.TB, args []string) *customStack {
 		tb.Fatalf("function log: %v", err)
 	}
 	s.closers = append(s.closers, func() { logFile.Close() })
-	tr := &http.Transport{MaxIdleConnsPerHost: 256}
+	tr := env.OSSTransport()
+	tr.MaxIdleConnsPerHost = 256
 	s.client = &http.Client{Transport: tr, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	s.closers = append(s.closers, tr.CloseIdleConnections)
@@ -152,13 +153,12 @@ func startCustom(tb testing.TB, args []string) *customStack {
 		args = readCustomTemplate(tb).argv(tb)
 	}
 	s.cmd = exec.Command(args[0], args[1:]...)
-	// No ALIBABA_CLOUD_* fallback: DMS credentials can only come from FC's headers.
+	// No ALIBABA_CLOUD_* fallback: DMS credentials can only come from FC's
+	// headers. The download host policy keeps its production defaults.
 	s.cmd.Env = []string{
 		"DMS_ENDPOINT=" + env.DMSHost,
 		"DMS_SCHEME=http",
 		"DMS_TID=" + strconv.Itoa(tenant),
-		"ALLOWED_DOWNLOAD_HOSTS=127.0.0.1",
-		"ALLOW_HTTP_LOOPBACK_DOWNLOADS=true",
 		"LINK_KEYS=" + key.ID + ":" + base64.StdEncoding.EncodeToString(key.Secret),
 	}
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
