@@ -111,6 +111,7 @@ type customStack struct {
 	creds   fcfake.Credentials // the role's: the emulator accepts them
 	client  *http.Client
 	secrets []string
+	started time.Time // just before the process started
 }
 
 // startCustom starts the emulator and the binary, as s.custom.yaml says if
@@ -142,7 +143,8 @@ func startCustom(tb testing.TB, args []string) *customStack {
 		tb.Fatalf("function log: %v", err)
 	}
 	s.closers = append(s.closers, func() { logFile.Close() })
-	tr := &http.Transport{MaxIdleConnsPerHost: 256}
+	tr := env.OSSTransport()
+	tr.MaxIdleConnsPerHost = 256
 	s.client = &http.Client{Transport: tr, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	s.closers = append(s.closers, tr.CloseIdleConnections)
@@ -151,16 +153,16 @@ func startCustom(tb testing.TB, args []string) *customStack {
 		args = readCustomTemplate(tb).argv(tb)
 	}
 	s.cmd = exec.Command(args[0], args[1:]...)
-	// No ALIBABA_CLOUD_* fallback: DMS credentials can only come from FC's headers.
+	// No ALIBABA_CLOUD_* fallback: DMS credentials can only come from FC's
+	// headers. The download host policy keeps its production defaults.
 	s.cmd.Env = []string{
 		"DMS_ENDPOINT=" + env.DMSHost,
 		"DMS_SCHEME=http",
 		"DMS_TID=" + strconv.Itoa(tenant),
-		"ALLOWED_DOWNLOAD_HOSTS=127.0.0.1",
-		"ALLOW_HTTP_LOOPBACK_DOWNLOADS=true",
 		"LINK_KEYS=" + key.ID + ":" + base64.StdEncoding.EncodeToString(key.Secret),
 	}
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
+	s.started = time.Now()
 	if err := s.cmd.Start(); err != nil {
 		tb.Fatalf("starting the function: %v", err)
 	}
@@ -190,7 +192,7 @@ func (s *customStack) listenAddr() string {
 		case err := <-s.exited:
 			s.exited <- err
 			s.tb.Fatalf("the function exited before listening: %v", err)
-		case <-time.After(10 * time.Millisecond):
+		case <-time.After(time.Millisecond):
 		}
 	}
 	s.tb.Fatal("the function did not listen within 20s")
