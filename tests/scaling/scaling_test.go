@@ -176,7 +176,8 @@ func TestWebhookOnTwoInstances(t *testing.T) {
 			robotSecret, webhookToken := "SEC"+secrettest.Random(40), "hook-"+secrettest.Random(24)
 			robot := robotfake.NewDingTalk(t, robotSecret)
 			r.secrets = append(r.secrets, robotSecret, webhookToken, robot.Token())
-			env := []string{"DINGTALK_ROBOT_URL=" + robot.URL(), "DINGTALK_ROBOT_SECRET=" + robotSecret, "DMS_WEBHOOK_TOKEN=" + webhookToken}
+			env := []string{"DINGTALK_ROBOT_URL=" + robot.URL(), "DINGTALK_ROBOT_SECRET=" + robotSecret, "DMS_WEBHOOK_TOKEN=" + webhookToken,
+				"ALLOW_HTTP_LOOPBACK_DOWNLOADS=true"} // the robot fake is plain http on loopback
 			if tc.state == "redis" {
 				env = append(env, redisEnv(redistest.Start(t, redistest.Options{}), sharedTimeout)...)
 			}
