@@ -394,7 +394,8 @@ func (s *Service) flight(ctx context.Context, req dms.Request, end time.Time) ou
 		// A store error counts as holding the lease: without shared state
 		// this instance asks for itself.
 		won, err := s.store.SetNX(fctx, lease, token, max(time.Until(end), time.Millisecond))
-		if fctx.Err() != nil {
+		// A socket deadline can fire before the context notices its own.
+		if fctx.Err() != nil || !time.Now().Before(end) {
 			return outcome{err: timeoutError(context.DeadlineExceeded), remote: true}
 		}
 		if won || err != nil {
