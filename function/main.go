@@ -173,9 +173,9 @@ func (f *fcFunction) ready() error {
 	f.once.Do(func() {
 		start := time.Now()
 		// The build allocates several times the heap it keeps (parsing
-		// openapi.yaml above all); collecting during it would cost every
-		// cold start a few milliseconds of CPU for memory freed a moment
-		// later; the first collection after it frees that garbage at once.
+		// openapi.yaml above all): collecting during it would cost every
+		// cold start milliseconds of CPU (docs/performance.md). The first
+		// collection after it frees that garbage at once.
 		defer debug.SetGCPercent(debug.SetGCPercent(-1))
 		h, err := f.build()
 		if err != nil {
