@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -198,6 +199,11 @@ type fcFunction struct {
 func (f *fcFunction) ready() error {
 	f.once.Do(func() {
 		start := time.Now()
+		// The build allocates several times the heap it keeps (parsing
+		// openapi.yaml above all): collecting during it would cost every
+		// cold start milliseconds of CPU (docs/performance.md). The first
+		// collection after it frees that garbage at once.
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
 		h, err := f.build()
 		if err != nil {
 			f.log.Error("initialization failed", "err", err.Error())
