@@ -3,6 +3,7 @@ GO        ?= go
 TARGET    ?= target
 BINARY    := $(TARGET)/main
 REDOCLY   := @redocly/cli@2.77.0
+SPECTRAL  := @stoplight/spectral-cli@6.16.3
 SDEVS     := @serverless-devs/s@3.1.10
 BUILDFLAGS := -trimpath -ldflags "-s -w"
 
@@ -12,7 +13,7 @@ BUILDFLAGS := -trimpath -ldflags "-s -w"
 demo:
 	$(GO) run ./function -demo
 
-## test: everything CI checks (gofmt, vet, staticcheck, spec lint, s.yaml preview, tests with -race)
+## test: everything CI checks (gofmt, vet, staticcheck, spec lint by Redocly and Spectral, s.yaml preview, tests with -race)
 test: lint preview
 	$(GO) test -race ./...
 
@@ -21,6 +22,7 @@ lint:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 	npx --yes $(REDOCLY) lint --format=stylish openapi.yaml
+	npx --yes $(SPECTRAL) lint --fail-severity=warn --ruleset .spectral.yaml openapi.yaml
 
 ## preview: s.yaml renders offline with Serverless Devs, every ${...} resolved. The variables
 ## s.yaml requires get dummy values; a throwaway HOME keeps your `s config` credentials out of it.

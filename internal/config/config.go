@@ -23,11 +23,12 @@ import (
 // Config is the validated configuration. Zero-valued optional strings mean
 // "feature off".
 type Config struct {
-	DMSTid      int64         // DMS_TID: tenant used when a link has none; 0 = DMS's default for the role
-	DMSRegion   string        // DMS_REGION, else FC_REGION, else "cn-hangzhou"
-	DMSEndpoint string        // DMS_ENDPOINT: host[:port] override; "" = the SDK's resolution
-	DMSScheme   string        // DMS_SCHEME: "https" (default) or "http"
-	DMSTimeout  time.Duration // DMS_TIMEOUT: bound of one DMS call
+	DMSTid          int64         // DMS_TID: tenant used when a link has none; 0 = DMS's default for the role
+	DMSRegion       string        // DMS_REGION, else FC_REGION, else "cn-hangzhou"
+	DMSEndpoint     string        // DMS_ENDPOINT: host[:port] override; "" = the regional endpoint of DMSRegion
+	DMSEndpointType string        // DMS_ENDPOINT_TYPE: "public" or "vpc" regional endpoint
+	DMSScheme       string        // DMS_SCHEME: "https" (default) or "http"
+	DMSTimeout      time.Duration // DMS_TIMEOUT: bound of one DMS call
 
 	LinkKeys   []links.Key   // LINK_KEYS: first signs, all verify; empty = downloads refused
 	LinkTTL    time.Duration // LINK_TTL: lifetime of minted links
@@ -129,7 +130,7 @@ func fields() []field {
 				ld.c.DMSRegion = v
 				return nil
 			}},
-		{Variable: Variable{"DMS_ENDPOINT", "", "host[:port] of the DMS API, overriding the SDK's endpoint (VPC endpoints, tests)", false},
+		{Variable: Variable{"DMS_ENDPOINT", "", "host[:port] of the DMS API, overriding the regional endpoint (the central dms-enterprise.aliyuncs.com, tests)", false},
 			parse: func(ld *loader, v string) error {
 				if v == "" {
 					return nil
@@ -138,6 +139,15 @@ func fields() []field {
 					return err
 				}
 				ld.c.DMSEndpoint = strings.ToLower(v)
+				return nil
+			}},
+		{Variable: Variable{"DMS_ENDPOINT_TYPE", "public", "which regional endpoint of DMS_REGION to call: public (dms-enterprise.<region>.aliyuncs.com) or vpc (dms-enterprise-vpc.<region>.aliyuncs.com)", false},
+			parse: func(ld *loader, v string) error {
+				v = strings.ToLower(v)
+				if v != "public" && v != "vpc" {
+					return fmt.Errorf("%q must be public or vpc", v)
+				}
+				ld.c.DMSEndpointType = v
 				return nil
 			}},
 		{Variable: Variable{"DMS_SCHEME", "https", "scheme of DMS API calls: https, or http for tests against an emulator", false},
