@@ -2,6 +2,8 @@
 GO        ?= go
 TARGET    ?= target
 BINARY    := $(TARGET)/main
+DIST      ?= dist
+PACKAGE   := $(DIST)/function.zip
 REDOCLY   := @redocly/cli@2.77.0
 SPECTRAL  := @stoplight/spectral-cli@6.16.3
 SDEVS     := @serverless-devs/s@3.1.10
@@ -38,10 +40,12 @@ preview:
 build:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(BUILDFLAGS) -o $(BINARY) ./function
 
-## package: the zip FC accepts: the executable at the root with its run bit
+## package: the zip FC accepts (the executable at the root with its run bit), written
+## outside $(TARGET), the folder `s deploy` uploads
 package: build
-	rm -f $(TARGET)/function.zip
-	cd $(TARGET) && zip -X -q function.zip main
+	mkdir -p $(DIST)
+	rm -f $(PACKAGE)
+	cd $(TARGET) && zip -X -q $(abspath $(PACKAGE)) main
 
 clean:
-	rm -rf $(TARGET)
+	rm -rf $(TARGET) $(DIST)

@@ -80,6 +80,10 @@ func TestSYAMLMatchesBuild(t *testing.T) {
 		if got, want := filepath.Clean(p.Code), filepath.Clean(filepath.Dir(binary)); got != want {
 			t.Errorf("%s: code %q, but make build writes into %q", name, got, want)
 		}
+		pkg := strings.ReplaceAll(makeVar(t, mk, "PACKAGE"), "$(DIST)", makeVar(t, mk, "DIST"))
+		if rel, err := filepath.Rel(filepath.Clean(p.Code), filepath.Clean(pkg)); err != nil || !strings.HasPrefix(rel, "..") {
+			t.Errorf("%s: make package writes %q inside the code folder %q, so s deploy would upload the zip too", name, pkg, p.Code)
+		}
 		if got, want := p.Handler, filepath.Base(binary); got != want {
 			t.Errorf("%s: handler %q, but the built executable is %q", name, got, want)
 		}
