@@ -9,15 +9,19 @@ SPECTRAL  := @stoplight/spectral-cli@6.16.3
 SDEVS     := @serverless-devs/s@3.1.10
 BUILDFLAGS := -trimpath -ldflags "-s -w"
 
-.PHONY: demo test lint preview build package clean
+.PHONY: demo test setup lint preview build package clean
 
 ## demo: run the function locally with its DMS emulator and sample tickets
 demo:
 	$(GO) run ./function -demo
 
 ## test: everything CI checks (gofmt, vet, staticcheck, spec lint by Redocly and Spectral, s.yaml preview, tests with -race)
-test: lint preview
+test: setup lint preview
 	$(GO) test -race ./...
+
+## setup: install what the tests need (Chromium, redis-server, Node.js, zip) or say what is missing
+setup:
+	@bash .ci/setup
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
