@@ -2,8 +2,8 @@
 // caches answers for as long as the OSS URL stays valid, lets concurrent asks
 // for one ticket share one DMS call, retries throttling and transient failures
 // with jittered backoff inside the caller's deadline, and refuses URLs whose
-// scheme or host fail the allow-list (open-redirect prevention; see
-// ../shared/notes/peers-and-notifications.md §3).
+// scheme or host fail the allow-list (open-redirect prevention, as the OWASP
+// Unvalidated Redirects and Forwards Cheat Sheet advises; CWE-601).
 package exports
 
 import (
