@@ -48,14 +48,7 @@ type sYAML struct {
 // TestSYAMLMatchesBuild fails when s.yaml's handler, code path and build
 // action disagree with the Makefile's build recipe, or a secret is literal.
 func TestSYAMLMatchesBuild(t *testing.T) {
-	raw, err := os.ReadFile("s.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s sYAML
-	if err := yaml.Unmarshal(raw, &s); err != nil {
-		t.Fatalf("s.yaml: %v", err)
-	}
+	s := loadSYAML(t)
 	mk, err := os.ReadFile("Makefile")
 	if err != nil {
 		t.Fatal(err)
@@ -109,6 +102,19 @@ func TestSYAMLMatchesBuild(t *testing.T) {
 			}
 		}
 	}
+}
+
+func loadSYAML(t *testing.T) sYAML {
+	t.Helper()
+	raw, err := os.ReadFile("s.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s sYAML
+	if err := yaml.Unmarshal(raw, &s); err != nil {
+		t.Fatalf("s.yaml: %v", err)
+	}
+	return s
 }
 
 func makeVar(t *testing.T, mk []byte, name string) string {

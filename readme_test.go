@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v4"
-
 	"github.com/dms-export-link/dms-export-link/internal/config"
 )
 
@@ -92,14 +90,7 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 // one it does not, or default it to something else than internal/config
 // does. Each message gives the line s.yaml should have.
 func TestSYAMLExposesEveryVariable(t *testing.T) {
-	raw, err := os.ReadFile("s.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s sYAML
-	if err := yaml.Unmarshal(raw, &s); err != nil {
-		t.Fatalf("s.yaml: %v", err)
-	}
+	s := loadSYAML(t)
 	envRef := regexp.MustCompile(`^\$\{env\('([A-Za-z0-9_]+)'(?:,\s*'([^']*)')?\)\}$`)
 	for name, r := range s.Resources {
 		env := r.Props.EnvironmentVariables

@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -141,24 +142,10 @@ func fields() []field {
 				ld.c.DMSEndpoint = strings.ToLower(v)
 				return nil
 			}},
-		{Variable: Variable{"DMS_ENDPOINT_TYPE", "public", "which regional endpoint of DMS_REGION to call: public (dms-enterprise.<region>.aliyuncs.com) or vpc (dms-enterprise-vpc.<region>.aliyuncs.com)", false},
-			parse: func(ld *loader, v string) error {
-				v = strings.ToLower(v)
-				if v != "public" && v != "vpc" {
-					return fmt.Errorf("%q must be public or vpc", v)
-				}
-				ld.c.DMSEndpointType = v
-				return nil
-			}},
-		{Variable: Variable{"DMS_SCHEME", "https", "scheme of DMS API calls: https, or http for tests against an emulator", false},
-			parse: func(ld *loader, v string) error {
-				v = strings.ToLower(v)
-				if v != "https" && v != "http" {
-					return fmt.Errorf("%q must be https or http", v)
-				}
-				ld.c.DMSScheme = v
-				return nil
-			}},
+		choiceField("DMS_ENDPOINT_TYPE", "which regional endpoint of DMS_REGION to call: public (dms-enterprise.<region>.aliyuncs.com) or vpc (dms-enterprise-vpc.<region>.aliyuncs.com)",
+			[]string{"public", "vpc"}, func(c *Config) *string { return &c.DMSEndpointType }),
+		choiceField("DMS_SCHEME", "scheme of DMS API calls: https, or http for tests against an emulator",
+			[]string{"https", "http"}, func(c *Config) *string { return &c.DMSScheme }),
 		durationField("DMS_TIMEOUT", "10s", "upper bound of one DMS call, including retries", time.Second, time.Hour, func(c *Config) *time.Duration { return &c.DMSTimeout }),
 		{Variable: Variable{"LINK_KEYS", "", "signing keys of download links, kid:base64secret,... (first signs, all verify; secrets of at least 32 bytes); unset = download links refused", true},
 			parse: func(ld *loader, v string) error {
@@ -343,6 +330,18 @@ func durationField(name, def, desc string, lo, hi time.Duration, dst func(*Confi
 			return fmt.Errorf("%s is outside %s to %s", formatDuration(d), formatDuration(lo), formatDuration(hi))
 		}
 		*dst(ld.c) = d
+		return nil
+	}}
+}
+
+// choiceField accepts one of choices, case-insensitively; the first is the default.
+func choiceField(name, desc string, choices []string, dst func(*Config) *string) field {
+	return field{Variable: Variable{name, choices[0], desc, false}, parse: func(ld *loader, v string) error {
+		v = strings.ToLower(v)
+		if !slices.Contains(choices, v) {
+			return fmt.Errorf("%q must be %s", v, strings.Join(choices, " or "))
+		}
+		*dst(ld.c) = v
 		return nil
 	}}
 }
