@@ -35,6 +35,8 @@ func TestCheck(t *testing.T) {
 		{name: "HEAD with a documented status", method: http.MethodHead, target: link, status: 200},
 		{name: "undeclared header", target: "/healthz", status: 200, header: map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store", "X-Powered-By": "go"},
 			body: `{"status":"ok","linkSigning":"enabled","apiTokens":"disabled"}`, wantErr: "X-Powered-By"},
+		{name: "the platform's own header", target: "/healthz", status: 200, header: map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store", "X-Fc-Request-Id": "1-abc"},
+			body: `{"status":"ok","linkSigning":"enabled","apiTokens":"disabled"}`},
 		{name: "HEAD with an undeclared header", method: http.MethodHead, target: link, status: 200, header: map[string]string{"Set-Cookie": "a=b"}, wantErr: "Set-Cookie"},
 		{name: "problem without X-Request-Id", target: link, status: 410, header: map[string]string{"X-Request-Id": "", "Content-Type": "application/problem+json"}, body: problem, wantErr: "X-Request-Id"},
 		{name: "HEAD with an undocumented status", method: http.MethodHead, target: link, status: 302, wantErr: "status 302"},
