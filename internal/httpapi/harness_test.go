@@ -51,6 +51,9 @@ type harness struct {
 	contract *contracttest.Checker // openapi.yaml
 	allow500 bool
 	late     atomic.Int32 // answers written after the invocation deadline
+	// oss reaches the fake OSS as a browser reaches OSS: its public host
+	// name over TLS (the emulator's dialer mapping and test CA).
+	oss *http.Client
 }
 
 type harnessOptions struct {
@@ -69,6 +72,11 @@ type harnessOptions struct {
 	deadline time.Duration
 	// quiet sends the logs to io.Discard (benchmarks); no log is checked.
 	quiet bool
+	// plainOSS serves the fake OSS over plain http on loopback, minting
+	// http://127.0.0.1 URLs that pass only under AllowHTTPLoopback (which
+	// it turns on): the demo's set-up. Without it the harness runs the
+	// production policy: https and ALLOWED_DOWNLOAD_HOSTS' default.
+	plainOSS bool
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -83,12 +91,15 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	env, err := dmsfake.Start(dmsfake.Options{
 		AccessKeyID: h.creds.AccessKeyID, AccessKeySecret: h.creds.AccessKeySecret, SecurityToken: h.creds.SecurityToken,
 		Logger: logger, DefaultTid: tenant, Now: o.gatewayNow,
-	}, dmsfake.OSSOptions{Bucket: "dms-idb-test", AccessKeyID: "LTAIoss" + secrettest.Random(6), AccessKeySecret: secrettest.Random(20)})
+	}, dmsfake.OSSOptions{Bucket: "dms-idb-test", AccessKeyID: "LTAIoss" + secrettest.Random(6), AccessKeySecret: secrettest.Random(20), PlainHTTP: o.plainOSS})
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}
 	t.Cleanup(env.Close)
 	h.env = env
+	ossTransport := env.OSSTransport()
+	t.Cleanup(ossTransport.CloseIdleConnections)
+	h.oss = &http.Client{Transport: ossTransport, Timeout: 10 * time.Second}
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderReady, State: dmsfake.StateReady, FileName: "export_5461234.csv", File: readyFile})
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderNotYet, State: dmsfake.StateNotReady, Tip: "The export is still running."})
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderFailed, State: dmsfake.StateFailed, ErrorCode: "UnknownError", ErrorMessage: "The export task failed."})
@@ -117,9 +128,12 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		dmsClient = o.wrapClient(client)
 	}
 	eo := exports.Options{
-		AllowedHosts: []string{"127.0.0.1"}, AllowHTTPLoopback: true,
-		MaxAttempts: 3, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
+		AllowedHosts: []string{"*.aliyuncs.com"}, // ALLOWED_DOWNLOAD_HOSTS' default
+		MaxAttempts:  3, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
 		CallTimeout: timeout,
+	}
+	if o.plainOSS {
+		eo.AllowedHosts, eo.AllowHTTPLoopback = []string{"127.0.0.1"}, true
 	}
 	if o.exportsOpt != nil {
 		o.exportsOpt(&eo)
@@ -198,6 +212,21 @@ func (h *harness) link(order int64, exp time.Time) string {
 	}
 	h.secrets = append(h.secrets, q.Get("sig"))
 	return "/exports/" + itoa(order) + "/download?" + q.Encode()
+}
+
+// wantReadyFile follows an OSS URL as a browser would and fails the test
+// unless it serves the ready ticket's file.
+func (h *harness) wantReadyFile(loc string) {
+	h.t.Helper()
+	file, err := h.oss.Get(loc)
+	if err != nil {
+		h.t.Fatalf("follow Location: %v", err)
+	}
+	defer file.Body.Close()
+	got, _ := io.ReadAll(file.Body)
+	if file.StatusCode != http.StatusOK || string(got) != string(readyFile) {
+		h.t.Fatalf("OSS answered %d %q, want the ticket's file", file.StatusCode, got)
+	}
 }
 
 func (h *harness) week() time.Time { return time.Now().Add(7 * 24 * time.Hour) }
