@@ -30,15 +30,18 @@ lint:
 	npx --yes $(REDOCLY) lint --format=stylish openapi.yaml
 	npx --yes $(SPECTRAL) lint --fail-severity=warn --ruleset .spectral.yaml openapi.yaml
 
-## preview: s.yaml renders offline with Serverless Devs, every ${...} resolved. The variables
-## s.yaml requires get dummy values; a throwaway HOME keeps your `s config` credentials out of it.
+## preview: s.yaml and s.custom.yaml render offline with Serverless Devs, every ${...} resolved.
+## The variables they require get dummy values; a throwaway HOME keeps your `s config` credentials out of it.
+TEMPLATES := s.yaml s.custom.yaml
 preview:
 	@home=$$(mktemp -d); trap 'rm -rf "$$home"' EXIT; \
+	for t in $(TEMPLATES); do \
 	out=$$(HOME="$$home" npm_config_cache="$${npm_config_cache:-$$HOME/.npm}" npm_config_update_notifier=false \
 		FC_ROLE_ARN=acs:ram::1234567890:role/dms-export-link LINK_KEYS=k1:preview-only \
-		npx --yes $(SDEVS) preview -o yaml --silent 2>&1) || { echo "$$out"; echo "s preview failed"; exit 1; }; \
-	if printf '%s\n' "$$out" | grep -n '\$${'; then echo "s.yaml: unresolved variables above"; exit 1; fi; \
-	echo "s.yaml renders ($(SDEVS) preview)"
+		npx --yes $(SDEVS) preview -t $$t -o yaml --silent 2>&1) || { echo "$$out"; echo "$$t: s preview failed"; exit 1; }; \
+	if printf '%s\n' "$$out" | grep -n '\$${'; then echo "$$t: unresolved variables above"; exit 1; fi; \
+	echo "$$t renders ($(SDEVS) preview)"; \
+	done
 
 ## build: the stripped linux/amd64 binary FC runs (handler "main" in ./target)
 build:

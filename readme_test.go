@@ -90,7 +90,12 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 // one it does not, or default it to something else than internal/config
 // does. Each message gives the line s.yaml should have.
 func TestSYAMLExposesEveryVariable(t *testing.T) {
-	s := loadSYAML(t)
+	for _, tmpl := range templates {
+		t.Run(tmpl, func(t *testing.T) { checkTemplateVariables(t, tmpl, readTemplate(t, tmpl)) })
+	}
+}
+
+func checkTemplateVariables(t *testing.T, tmpl string, s sYAML) {
 	envRef := regexp.MustCompile(`^\$\{env\('([A-Za-z0-9_]+)'(?:,\s*'([^']*)')?\)\}$`)
 	for name, r := range s.Resources {
 		env := r.Props.EnvironmentVariables
@@ -101,17 +106,17 @@ func TestSYAMLExposesEveryVariable(t *testing.T) {
 			want := fmt.Sprintf("%s: ${env('%s', '%s')}", v.Name, v.Name, d)
 			got, ok := env[v.Name]
 			if !ok {
-				t.Errorf("s.yaml %s: environmentVariables lacks %s; add\n\t%s", name, v.Name, want)
+				t.Errorf("%s %s: environmentVariables lacks %s; add\n\t%s", tmpl, name, v.Name, want)
 				continue
 			}
 			m := envRef.FindStringSubmatch(got)
 			switch {
 			case m == nil || m[1] != v.Name:
-				t.Errorf("s.yaml %s: %s is %q; want\n\t%s", name, v.Name, got, want)
+				t.Errorf("%s %s: %s is %q; want\n\t%s", tmpl, name, v.Name, got, want)
 			case !strings.Contains(got, ",") && v.Default == "":
 				// No default at all: the deploy refuses to run without it (LINK_KEYS).
 			case m[2] != d:
-				t.Errorf("s.yaml %s: %s defaults to %q, internal/config to %q; want\n\t%s", name, v.Name, m[2], d, want)
+				t.Errorf("%s %s: %s defaults to %q, internal/config to %q; want\n\t%s", tmpl, name, v.Name, m[2], d, want)
 			}
 		}
 		var extra []string
@@ -122,7 +127,7 @@ func TestSYAMLExposesEveryVariable(t *testing.T) {
 		}
 		slices.Sort(extra)
 		for _, k := range extra {
-			t.Errorf("s.yaml %s: environmentVariables sets %s, which internal/config does not read", name, k)
+			t.Errorf("%s %s: environmentVariables sets %s, which internal/config does not read", tmpl, name, k)
 		}
 	}
 }

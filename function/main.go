@@ -1,6 +1,7 @@
-// Command function is dms-export-link: under Function Compute (FC_RUNTIME_API
-// set) it serves HTTP-trigger events through fc.Start; elsewhere it is a
-// local HTTP server, and with -demo it brings its own DMS emulator.
+// Command function is dms-export-link: under Function Compute's go1 runtime
+// (FC_RUNTIME_API set) it serves HTTP-trigger events through fc.Start; with
+// -fc-custom-runtime it is an FC custom runtime's HTTP server; elsewhere it
+// is a local HTTP server, and with -demo it brings its own DMS emulator.
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -48,8 +50,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9000", "listen address of the local HTTP server")
 	demo := fs.Bool("demo", false, "start an in-process DMS emulator and fake OSS with sample tickets")
+	custom := fs.Bool("fc-custom-runtime", false, "serve as an FC custom runtime (s.custom.yaml): trust FC's x-fc-* request headers, answer its lifecycle calls")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *custom && *demo {
+		return errors.New("-fc-custom-runtime and -demo cannot be combined: the demo's clients are not FC")
 	}
 
 	var d *demoEnv
@@ -69,6 +75,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	build, err := newHandler(cfg, getenv, logger)
 	if err != nil {
 		return err
+	}
+
+	if *custom {
+		return serveCustomRuntime(ctx, *addr, &fcFunction{build: build, log: logger}, logger)
 	}
 
 	if getenv("FC_RUNTIME_API") != "" {
@@ -154,6 +164,7 @@ type fcFunction struct {
 	build  func() (http.Handler, error)
 	log    *slog.Logger
 	once   sync.Once
+	h      http.Handler // the built handler
 	handle func(context.Context, events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error)
 	err    error
 }
@@ -162,12 +173,18 @@ type fcFunction struct {
 func (f *fcFunction) ready() error {
 	f.once.Do(func() {
 		start := time.Now()
+		// The build allocates several times the heap it keeps (parsing
+		// openapi.yaml above all): collecting during it would cost every
+		// cold start milliseconds of CPU (docs/performance.md). The first
+		// collection after it frees that garbage at once.
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
 		h, err := f.build()
 		if err != nil {
 			f.log.Error("initialization failed", "err", err.Error())
 			f.err = err
 			return
 		}
+		f.h = h
 		f.handle = fcadapter.Handler(h, maxEventBody)
 		f.log.Info("initialized", "ms", float64(time.Since(start).Microseconds())/1000)
 	})
@@ -225,8 +242,18 @@ func newAnnouncer(cfg config.Config, logger *slog.Logger) *notify.Announcer {
 	return &notify.Announcer{Robots: robots, Window: cfg.AnnounceWindow, Logger: logger}
 }
 
+// localShutdownGrace bounds how long the local server waits for requests in
+// flight once asked to stop.
+const localShutdownGrace = 10 * time.Second
+
 // serve runs the local HTTP server until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, l net.Listener, h http.Handler) error {
+	return serveUntil(ctx, l, h, localShutdownGrace)
+}
+
+// serveUntil runs an HTTP server on l until ctx ends, then stops accepting
+// and waits up to grace for the requests in flight.
+func serveUntil(ctx context.Context, l net.Listener, h http.Handler, grace time.Duration) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -242,7 +269,7 @@ func serve(ctx context.Context, l net.Listener, h http.Handler) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdown, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err := srv.Shutdown(shutdown)
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
