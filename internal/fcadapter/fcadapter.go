@@ -362,6 +362,7 @@ func problem(status int, code, title, detail, requestID string) *events.HTTPTrig
 			"Content-Type":           "application/problem+json",
 			"Cache-Control":          "no-store",
 			"X-Content-Type-Options": "nosniff",
+			"X-Request-Id":           requestID, // as on every answer of the handler
 		},
 		Body: string(b),
 	}
