@@ -30,16 +30,21 @@ lint:
 	npx --yes $(REDOCLY) lint --format=stylish openapi.yaml
 	npx --yes $(SPECTRAL) lint --fail-severity=warn --ruleset .spectral.yaml openapi.yaml
 
-## preview: s.yaml and s.custom.yaml render offline with Serverless Devs, every ${...} resolved.
-## The variables they require get dummy values; a throwaway HOME keeps your `s config` credentials out of it.
-TEMPLATES := s.yaml s.custom.yaml
+## preview: s.yaml, s.custom.yaml and s.redis.yaml (shared state in a VPC) render offline with
+## Serverless Devs, every ${...} resolved. The variables they require get dummy values; a throwaway
+## HOME keeps your `s config` credentials out of it.
+TEMPLATES := s.yaml s.custom.yaml s.redis.yaml
 preview:
 	@home=$$(mktemp -d); trap 'rm -rf "$$home"' EXIT; \
 	for t in $(TEMPLATES); do \
-	out=$$(HOME="$$home" npm_config_cache="$${npm_config_cache:-$$HOME/.npm}" npm_config_update_notifier=false \
-		FC_ROLE_ARN=acs:ram::1234567890:role/dms-export-link LINK_KEYS=k1:preview-only \
+	extra=; want=runtime; \
+	if [ $$t = s.redis.yaml ]; then want=vpcConfig; \
+		extra="REDIS_URL=redis://:preview-only@r-preview.redis.rds.aliyuncs.com:6379/0 FC_VPC_ID=vpc-preview FC_VSWITCH_ID=vsw-preview FC_SECURITY_GROUP_ID=sg-preview"; fi; \
+	out=$$(env HOME="$$home" npm_config_cache="$${npm_config_cache:-$$HOME/.npm}" npm_config_update_notifier=false \
+		FC_ROLE_ARN=acs:ram::1234567890:role/dms-export-link LINK_KEYS=k1:preview-only $$extra \
 		npx --yes $(SDEVS) preview -t $$t -o yaml --silent 2>&1) || { echo "$$out"; echo "$$t: s preview failed"; exit 1; }; \
 	if printf '%s\n' "$$out" | grep -n '\$${'; then echo "$$t: unresolved variables above"; exit 1; fi; \
+	printf '%s\n' "$$out" | grep -q "$$want" || { echo "$$out"; echo "$$t: no $$want"; exit 1; }; \
 	echo "$$t renders ($(SDEVS) preview)"; \
 	done
 

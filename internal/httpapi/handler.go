@@ -28,6 +28,7 @@ import (
 	"github.com/dms-export-link/dms-export-link/internal/exports"
 	"github.com/dms-export-link/dms-export-link/internal/links"
 	"github.com/dms-export-link/dms-export-link/internal/notify"
+	"github.com/dms-export-link/dms-export-link/internal/state"
 )
 
 const (
@@ -54,6 +55,11 @@ type Deps struct {
 	NotReadyRetry time.Duration // Retry-After for "not ready yet"
 	Logger        *slog.Logger
 	Now           func() time.Time
+
+	// StateLabel names the configured shared state for the request log
+	// (state.LabelRedis or state.LabelMemory, the default); a request whose
+	// state operations fell back is logged state.LabelDegraded.
+	StateLabel string
 
 	Announcer          *notify.Announcer // posts "export ready" to the chat robots; nil or no robots = the DMS webhook announces nothing
 	WebhookToken       string            // DMS_WEBHOOK_TOKEN; "" = receiveDmsWebhook is refused
@@ -93,6 +99,9 @@ func New(d Deps) (*API, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if a.deps.StateLabel == "" {
+		a.deps.StateLabel = state.LabelMemory
+	}
 	if a.deps.NotReadyRetry <= 0 {
 		a.deps.NotReadyRetry = 5 * time.Second
 	}
@@ -125,12 +134,15 @@ type call struct {
 	attempts   int
 	outcome    string
 	previewBot bool
+	usage      *state.Usage
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := a.now()
 	sw := &statusWriter{ResponseWriter: w}
-	c := &call{w: sw, r: r, id: requestID(r)}
+	ctx, usage := state.WithUsage(r.Context())
+	r = r.WithContext(ctx)
+	c := &call{w: sw, r: r, id: requestID(r), usage: usage}
 	sw.Header().Set("X-Request-Id", c.id)
 	p := a.serve(c)
 	if p != nil {
@@ -300,6 +312,7 @@ func (a *API) logRequest(c *call, status int, start time.Time) {
 		slog.Int("status", status),
 		slog.String("outcome", c.outcome),
 		slog.Float64("latencyMs", float64(a.now().Sub(start).Microseconds())/1000),
+		slog.String("state", c.usage.Label(a.deps.StateLabel)),
 	)
 	if c.orderID != 0 {
 		attrs = append(attrs, slog.Int64("orderId", c.orderID))
