@@ -3,7 +3,7 @@
 // (FC_RUNTIME_API) and an HTTP-trigger front door that turns real HTTP requests into FC 3.0
 // HTTP trigger events and the function's answers back into HTTP responses.
 //
-// The protocol and its quirks are described in /work/shared/notes/fc3-runtime.md (§1.3-1.5, §2).
+// The protocol and its quirks are described in docs/fc3-runtime.md (the HTTP-trigger event and the runtime API).
 // Start the fake before the function binary and kill the binary before Close: the SDK retries
 // without backoff when the runtime API is gone.
 package fcfake
