@@ -127,11 +127,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // openapi.yaml, building the router, warming the SDK) and returns the handler.
 func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logger, shared sharedState) (build func() (http.Handler, error), err error) {
 	client, err := dms.New(dms.Options{
-		Region:   cfg.DMSRegion,
-		Endpoint: cfg.DMSEndpoint,
-		Scheme:   cfg.DMSScheme,
-		Timeout:  cfg.DMSTimeout,
-		Getenv:   getenv,
+		Region:       cfg.DMSRegion,
+		Endpoint:     cfg.DMSEndpoint,
+		EndpointType: cfg.DMSEndpointType,
+		Scheme:       cfg.DMSScheme,
+		Timeout:      cfg.DMSTimeout,
+		Getenv:       getenv,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)

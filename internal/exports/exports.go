@@ -4,7 +4,8 @@
 // through a lease in the shared state), spends one DMS budget split between
 // caller classes, retries throttling and transient failures with jittered
 // backoff inside the caller's deadline, and refuses URLs whose scheme or host
-// fail the allow-list (open-redirect prevention).
+// fail the allow-list (open-redirect prevention, as the OWASP Unvalidated
+// Redirects and Forwards Cheat Sheet advises; CWE-601).
 package exports
 
 import (

@@ -10,9 +10,10 @@
 // requests find every instance busy, in the go1 runtime (a Runtime per instance, one request at a
 // time) or the custom runtime (an HTTP server per instance, several requests at a time).
 //
-// The protocol follows fc-runtime-go-sdk v0.3.1 (fc/runtime_api_client.go, fc/invoke_loop.go,
-// events/http.go) and Alibaba Cloud's FC 3.0 pages "Use an HTTP trigger to invoke a function",
-// "Context and log format" (custom runtime) and "Limits and rules of instance scaling".
+// The protocol and its quirks are described in docs/fc3-runtime.md (the HTTP-trigger event and the
+// runtime API); the custom runtime's headers and FC's answer at the instance limit follow Alibaba
+// Cloud's FC 3.0 pages "Context and log format" (custom runtime) and "Limits and rules of instance
+// scaling".
 package fcfake
 
 import (
