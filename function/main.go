@@ -181,6 +181,7 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		if err := client.Prime(); err != nil {
 			return nil, err
 		}
+		shared.connect()
 		return httpapi.New(deps)
 	}, nil
 }
@@ -276,6 +277,7 @@ type sharedState struct {
 	cache    state.Store     // exports: answers, leases, DMS budgets
 	announce state.Store     // the Announcer's marks
 	sealer   *exports.Sealer // seals answers bound for Redis
+	connect  func()          // opens a first connection, so no click pays for dialing
 	close    func()
 }
 
@@ -284,7 +286,7 @@ type sharedState struct {
 // that is down at start-up is such a failure, not a start-up error.
 func newSharedState(cfg config.Config, logger *slog.Logger) (sharedState, error) {
 	if cfg.RedisURL == "" {
-		return sharedState{label: state.LabelMemory, close: func() {}}, nil
+		return sharedState{label: state.LabelMemory, connect: func() {}, close: func() {}}, nil
 	}
 	r, err := state.NewRedis(state.RedisOptions{URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, Timeout: cfg.RedisTimeout})
 	if err != nil {
@@ -305,7 +307,14 @@ func newSharedState(cfg config.Config, logger *slog.Logger) (sharedState, error)
 		cache:    cache,
 		announce: cache.WithBackup(state.NewMemory(cfg.AnnounceDedupe, nil)),
 		sealer:   sealer,
-		close:    func() { _ = r.Close() },
+		connect: func() {
+			// Under go1 the initializer runs this before the first request;
+			// a failure here is logged and the requests degrade as usual.
+			if err := r.Ping(context.Background()); err != nil {
+				logger.Warn("Redis did not answer at start-up; the first requests use this instance's memory", "err", err.Error())
+			}
+		},
+		close: func() { _ = r.Close() },
 	}, nil
 }
 
