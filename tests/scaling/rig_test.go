@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v4"
-
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/links"
 	"github.com/dms-export-link/dms-export-link/internal/secrettest"
@@ -124,39 +122,20 @@ func (r *rig) pool(tb testing.TB, o poolOptions) *fcfake.Pool {
 // executable make build wrote and the instance's port in place of the template's.
 func customCommand(tb testing.TB) []string {
 	tb.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "s.custom.yaml"))
+	c, err := fcfake.ReadCustomRuntimeConfig(filepath.Join("..", "..", "s.custom.yaml"))
 	if err != nil {
-		tb.Fatalf("s.custom.yaml: %v", err)
+		tb.Fatal(err)
 	}
-	var doc struct {
-		Resources map[string]struct {
-			Props struct {
-				Custom struct {
-					Command []string `yaml:"command"`
-					Args    []string `yaml:"args"`
-					Port    int      `yaml:"port"`
-				} `yaml:"customRuntimeConfig"`
-			} `yaml:"props"`
-		} `yaml:"resources"`
+	if len(c.Command) != 1 || filepath.Base(c.Command[0]) != filepath.Base(binary) {
+		tb.Fatalf("s.custom.yaml command %q, want the executable make build writes", c.Command)
 	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		tb.Fatalf("s.custom.yaml: %v", err)
+	listen := "0.0.0.0:" + strconv.Itoa(c.Port)
+	if !slices.Contains(c.Args, listen) {
+		tb.Fatalf("s.custom.yaml args %q do not listen on %s", c.Args, listen)
 	}
-	for _, res := range doc.Resources {
-		c := res.Props.Custom
-		if len(c.Command) != 1 || filepath.Base(c.Command[0]) != filepath.Base(binary) {
-			tb.Fatalf("s.custom.yaml command %q, want the executable make build writes", c.Command)
-		}
-		listen := "0.0.0.0:" + strconv.Itoa(c.Port)
-		if !slices.Contains(c.Args, listen) {
-			tb.Fatalf("s.custom.yaml args %q do not listen on %s", c.Args, listen)
-		}
-		args := slices.Clone(c.Args)
-		args[slices.Index(args, listen)] = "0.0.0.0:{port}"
-		return append([]string{binary}, args...)
-	}
-	tb.Fatal("s.custom.yaml declares no function")
-	return nil
+	args := slices.Clone(c.Args)
+	args[slices.Index(args, listen)] = "0.0.0.0:{port}"
+	return append([]string{binary}, args...)
 }
 
 // output is what every instance of p has written so far, instance by instance.
