@@ -180,8 +180,8 @@ func TestParseRedisURL(t *testing.T) {
 			t.Errorf("ParseRedisURL(%q): %v", tt.url, err)
 			continue
 		}
-		if o.DB != tt.db || o.Username != tt.user || (o.TLSConfig != nil) != tt.tls {
-			t.Errorf("ParseRedisURL(%q) = db %d user %q tls %v", tt.url, o.DB, o.Username, o.TLSConfig != nil)
+		if o.DB != tt.db || o.Username != tt.user || o.TLS != tt.tls {
+			t.Errorf("ParseRedisURL(%q) = db %d user %q tls %v", tt.url, o.DB, o.Username, o.TLS)
 		}
 	}
 }
