@@ -124,8 +124,7 @@ func NewRedis(o RedisOptions) (*Redis, error) {
 		// A function instance serves few requests at once; more idle
 		// connections would only hold server slots.
 		MaxIdle: 16,
-		// Below the idle timeouts of the usual NATs and proxies, so a
-		// connection kept across a quiet spell is rarely already dead.
+		// A quiet instance gives its connections back to the server.
 		IdleTimeout: 4 * time.Minute,
 		// A connection idle a while (the instance may have been frozen) is
 		// checked before use; a busy one is not, so a click pays no PING.
