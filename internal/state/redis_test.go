@@ -223,7 +223,8 @@ func TestParseRedisURL(t *testing.T) {
 		{url: "redis://:s3cret@h:99999/0", wantErr: "port"},
 		{url: "redis://:s3cret@h:6379/x", wantErr: "database number"},
 		{url: "redis://:s3cret@h:6379/1/2", wantErr: "database number"},
-		{url: "redis://:s3cret@h:6379/0?dial_timeout=abc", wantErr: "dial_timeout"},
+		{url: "redis://:s3cret@h:6379/0?dial_timeout=abc", wantErr: "query parameters"},
+		{url: "redis://app:6379?s3cret@h:6379/0", wantErr: "query parameters"},
 		{url: "redis://:s3cret@h%zz:6379", wantErr: "not a URL"},
 	} {
 		o, err := ParseRedisURL(tt.url)
