@@ -229,7 +229,7 @@ func Reason(err error) string {
 	return "Redis error: " + clip(msg)
 }
 
-// clip keeps a message short; Redis and go-redis messages never carry the
+// clip keeps a message short; Redis and redigo messages never carry the
 // password or the URL.
 func clip(s string) string {
 	if len(s) > 120 {

@@ -146,24 +146,85 @@ func TestRedisAllowRefillsOnTheServerClock(t *testing.T) {
 	waitUntil(t, func() bool { d, _ := r.Allow(ctx, "b", l); return d.Allowed })
 }
 
+// A connection whose operation ran out of time still has that reply on its
+// way; reused, it would hand it to the next operation.
+func TestRedisDropsAConnectionCutOffMidOperation(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := redistest.Start(t, redistest.Options{Password: "redis-test-pw"})
+	r, err := NewRedis(RedisOptions{URL: srv.URL, Timeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	if err := r.Set(ctx, "stale", []byte("old reply"), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	if _, _, err := r.Get(ctx, "stale"); err == nil {
+		t.Fatal("Get on a frozen server succeeded")
+	}
+	cut, cancel := context.WithCancel(ctx)
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	if _, _, err := r.Get(cut, "stale"); err == nil {
+		t.Fatal("Get with a cancelled context succeeded")
+	}
+	srv.Continue()
+	for i := range 3 {
+		if v, ok, err := r.Get(ctx, "absent-"+strconv.Itoa(i)); ok || err != nil {
+			t.Fatalf("Get of a missing key after the server came back = %q, %v, %v", v, ok, err)
+		}
+	}
+}
+
+// A server that lost its scripts (restart, failover, SCRIPT FLUSH) gets
+// them again instead of failing every call.
+func TestRedisScriptsSurviveAFlush(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	r, srv := newRedis(t, "p:")
+	l := Limit{Events: 1, Per: time.Minute, Burst: 1}
+	if d, err := r.Allow(ctx, "budget", l); err != nil || !d.Allowed {
+		t.Fatalf("first Allow = %+v, %v", d, err)
+	}
+	if got := srv.Do("SCRIPT", "FLUSH"); got != "+OK" {
+		t.Fatalf("SCRIPT FLUSH = %q", got)
+	}
+	if d, err := r.Allow(ctx, "budget", l); err != nil || d.Allowed {
+		t.Fatalf("Allow after SCRIPT FLUSH = %+v, %v; want refused", d, err)
+	}
+	if ok, err := r.SetNX(ctx, "lease", []byte("a"), time.Minute); !ok || err != nil {
+		t.Fatalf("SetNX = %v, %v", ok, err)
+	}
+	srv.Do("SCRIPT", "FLUSH")
+	if err := r.DeleteIf(ctx, "lease", []byte("a")); err != nil {
+		t.Fatalf("DeleteIf after SCRIPT FLUSH: %v", err)
+	}
+	if got := srv.Do("EXISTS", "p:lease"); got != "0" {
+		t.Fatalf("EXISTS p:lease = %s after DeleteIf", got)
+	}
+}
+
 func TestParseRedisURL(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		url     string
 		wantErr string
+		addr    string
 		db      int
 		user    string
 		tls     bool
 	}{
-		{url: "redis://127.0.0.1:6379/0"},
-		{url: "redis://:s3cret@r-bp1.redis.rds.aliyuncs.com:6379/2", db: 2},
-		{url: "rediss://app:s3cret@r-bp1.redis.rds.aliyuncs.com", user: "app", tls: true},
+		{url: "redis://127.0.0.1:6379/0", addr: "127.0.0.1:6379"},
+		{url: "redis://:s3cret@r-bp1.redis.rds.aliyuncs.com:6380/2", addr: "r-bp1.redis.rds.aliyuncs.com:6380", db: 2},
+		{url: "rediss://app:s3cret@r-bp1.redis.rds.aliyuncs.com", addr: "r-bp1.redis.rds.aliyuncs.com:6379", user: "app", tls: true},
 		{url: "http://127.0.0.1:6379", wantErr: "scheme"},
 		{url: "redis://:s3cret@/0", wantErr: "no host"},
 		{url: "redis://:s3cret@h:99999/0", wantErr: "port"},
 		{url: "redis://:s3cret@h:6379/x", wantErr: "database number"},
 		{url: "redis://:s3cret@h:6379/1/2", wantErr: "database number"},
-		{url: "redis://:s3cret@h:6379/0?dial_timeout=abc", wantErr: "dial_timeout"},
+		{url: "redis://:s3cret@h:6379/0?dial_timeout=abc", wantErr: "query parameters"},
+		{url: "redis://app:6379?s3cret@h:6379/0", wantErr: "query parameters"},
 		{url: "redis://:s3cret@h%zz:6379", wantErr: "not a URL"},
 	} {
 		o, err := ParseRedisURL(tt.url)
@@ -180,8 +241,8 @@ func TestParseRedisURL(t *testing.T) {
 			t.Errorf("ParseRedisURL(%q): %v", tt.url, err)
 			continue
 		}
-		if o.DB != tt.db || o.Username != tt.user || (o.TLSConfig != nil) != tt.tls {
-			t.Errorf("ParseRedisURL(%q) = db %d user %q tls %v", tt.url, o.DB, o.Username, o.TLSConfig != nil)
+		if o.Addr != tt.addr || o.DB != tt.db || o.Username != tt.user || o.TLS != tt.tls {
+			t.Errorf("ParseRedisURL(%q) = addr %s db %d user %q tls %v", tt.url, o.Addr, o.DB, o.Username, o.TLS)
 		}
 	}
 }
