@@ -28,6 +28,7 @@ import (
 	"github.com/dms-export-link/dms-export-link/internal/httpapi"
 	"github.com/dms-export-link/dms-export-link/internal/links"
 	"github.com/dms-export-link/dms-export-link/internal/notify"
+	"github.com/dms-export-link/dms-export-link/internal/state"
 )
 
 // maxEventBody bounds a request body carried in an FC event.
@@ -53,9 +54,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	var d *demoEnv
+	var l net.Listener
 	if *demo {
+		// The demo's links carry its own address, so it listens first.
 		var err error
-		if d, err = startDemo(getenv, stdout); err != nil {
+		if l, err = net.Listen("tcp", *addr); err != nil {
+			return fmt.Errorf("listen on -addr %s: %w", *addr, err)
+		}
+		defer l.Close()
+		if d, err = startDemo(getenv, stdout, "http://"+l.Addr().String()); err != nil {
 			return err
 		}
 		defer d.Close()
@@ -85,9 +92,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen on -addr %s: %w", *addr, err)
+	if l == nil {
+		if l, err = net.Listen("tcp", *addr); err != nil {
+			return fmt.Errorf("listen on -addr %s: %w", *addr, err)
+		}
 	}
 	if d != nil {
 		d.printGuide(stdout, "http://"+l.Addr().String())
@@ -138,6 +146,12 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		WebhookToken:       cfg.DMSWebhookToken,
 		DingTalkAppSecret:  cfg.DingTalkAppSecret,
 		SlackSigningSecret: cfg.SlackSigningSecret,
+		DingTalkWindow:     cfg.DingTalkWindow,
+		DingTalkAllowed:    notify.NewAllowlist(cfg.DingTalkAllowed),
+		SlackAllowed:       notify.NewAllowlist(cfg.SlackAllowed),
+		CommandRate:        cfg.CommandRateLimit,
+		State:              state.NewMemory(0, nil),
+		StateShared:        getenv("FC_RUNTIME_API") == "", // a local server is the only instance
 	}
 	return func() (http.Handler, error) {
 		if err := client.Prime(); err != nil {

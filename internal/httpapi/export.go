@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -107,34 +105,11 @@ func (a *API) mintLink(c *call, orderID, tid int64, ttl time.Duration) (link, *p
 	if err != nil {
 		return link{}, problemFor(err)
 	}
-	u := a.baseURL(c.r)
+	if a.deps.PublicBaseURL == nil {
+		return link{}, newProblem("public_base_url_missing", "Set PUBLIC_BASE_URL to the function's address: links are never minted on the request's Host.")
+	}
+	u := *a.deps.PublicBaseURL
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/exports/" + itoa(orderID) + "/download"
 	u.RawQuery = q.Encode()
 	return link{URL: u.String(), ExpiresAt: exp.UTC()}, nil
-}
-
-// baseURL is PUBLIC_BASE_URL, else the request's own host: https, except
-// plain http for loopback hosts (local runs).
-func (a *API) baseURL(r *http.Request) *url.URL {
-	if b := a.deps.PublicBaseURL; b != nil {
-		u := *b
-		return &u
-	}
-	scheme := "https"
-	if r.TLS == nil && isLoopbackHost(r.Host) {
-		scheme = "http"
-	}
-	return &url.URL{Scheme: scheme, Host: r.Host}
-}
-
-func isLoopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/dms-export-link/dms-export-link/internal/exports"
 	"github.com/dms-export-link/dms-export-link/internal/links"
 	"github.com/dms-export-link/dms-export-link/internal/notify"
+	"github.com/dms-export-link/dms-export-link/internal/state"
 )
 
 const (
@@ -49,7 +50,7 @@ type Deps struct {
 	APITokens     [][]byte      // bearer tokens for getExport and createLink
 	DefaultTid    int64         // DMS_TID, for links without tid
 	Region        string        // DMS region sent with every call
-	PublicBaseURL *url.URL      // base of minted links; nil = the request's own host
+	PublicBaseURL *url.URL      // base of every minted link; nil = links are not minted, naming PUBLIC_BASE_URL
 	LinkTTL       time.Duration // default lifetime of minted links
 	NotReadyRetry time.Duration // Retry-After for "not ready yet"
 	Logger        *slog.Logger
@@ -59,6 +60,18 @@ type Deps struct {
 	WebhookToken       string            // DMS_WEBHOOK_TOKEN; "" = receiveDmsWebhook is refused
 	DingTalkAppSecret  string            // DINGTALK_APP_SECRET; "" = dingtalkCommand is refused
 	SlackSigningSecret string            // SLACK_SIGNING_SECRET; "" = slackCommand is refused
+	DingTalkWindow     time.Duration     // DINGTALK_SIGNATURE_WINDOW; 0 = notify.DefaultDingTalkWindow
+	DingTalkAllowed    notify.Allowlist  // DINGTALK_ALLOWED_CONVERSATIONS; empty = commands are refused, naming it
+	SlackAllowed       notify.Allowlist  // SLACK_ALLOWED_CHANNELS; empty = commands are refused, naming it
+	CommandRate        int               // COMMAND_RATE_LIMIT: commands per minute per asker; 0 = unlimited
+
+	// State is what FC instances share: replay memory, budgets, revocations.
+	// nil = a private in-process Memory.
+	State state.Store
+	// StateShared says State reaches every instance that may serve a request
+	// (Redis, or one local process): only then is a revocation honoured
+	// everywhere. main sets it from the configuration.
+	StateShared bool
 }
 
 // API is the function's HTTP handler.
@@ -94,6 +107,12 @@ func New(d Deps) (*API, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if a.deps.State == nil {
+		a.deps.State = state.NewMemory(0, a.now)
+	}
+	if a.deps.DingTalkWindow <= 0 {
+		a.deps.DingTalkWindow = notify.DefaultDingTalkWindow
+	}
 	if a.deps.NotReadyRetry <= 0 {
 		a.deps.NotReadyRetry = 5 * time.Second
 	}
@@ -126,6 +145,7 @@ type call struct {
 	attempts   int
 	outcome    string
 	previewBot bool
+	asker      []any // who sent a chat command, from where
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -192,6 +212,11 @@ func (a *API) serve(c *call) (p *problem) {
 			return state.refused
 		}
 		return validationProblem(err)
+	}
+	if state.replay != nil {
+		if p := a.firstUse(c, state.replay); p != nil {
+			return p
+		}
 	}
 	if state.linkPending {
 		if p := a.verifyLink(c); p != nil {
@@ -316,6 +341,9 @@ func (a *API) logRequest(c *call, status int, start time.Time) {
 	}
 	if c.previewBot {
 		attrs = append(attrs, slog.Bool("previewBot", true))
+	}
+	if c.asker != nil {
+		attrs = append(attrs, slog.Group("asker", c.asker...))
 	}
 	a.log.LogAttrs(c.r.Context(), slog.LevelInfo, "request", attrs...)
 }

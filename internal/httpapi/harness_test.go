@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -42,6 +43,7 @@ type harness struct {
 	env      *dmsfake.Env
 	api      *API
 	srv      *httptest.Server
+	base     *url.URL     // the server's address, the handler's PUBLIC_BASE_URL
 	client   *http.Client // real HTTP to srv, its own transport, closed at cleanup
 	signer   *links.Signer
 	token    string
@@ -130,12 +132,18 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	}
 	h.signer = &links.Signer{Keys: keys, MaxTTL: 30 * 24 * time.Hour}
 	h.token = "tok-" + secrettest.Random(20)
+	// The server's address is known before the handler exists, so minted
+	// links can carry it as PUBLIC_BASE_URL.
+	h.srv = httptest.NewUnstartedServer(nil)
+	t.Cleanup(h.srv.Close)
+	h.base = &url.URL{Scheme: "http", Host: h.srv.Listener.Addr().String()}
 	deps := Deps{
 		Resolver:      exports.New(dmsClient, eo),
 		Signer:        h.signer,
 		APITokens:     [][]byte{[]byte(h.token)},
 		DefaultTid:    tenant,
 		Region:        "cn-hangzhou",
+		PublicBaseURL: h.base,
 		LinkTTL:       7 * 24 * time.Hour,
 		NotReadyRetry: 5 * time.Second,
 		Logger:        logger,
@@ -156,8 +164,8 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 			}
 		})
 	}
-	h.srv = httptest.NewServer(handler)
-	t.Cleanup(h.srv.Close)
+	h.srv.Config.Handler = handler
+	h.srv.Start()
 	transport := &http.Transport{MaxIdleConnsPerHost: 8}
 	t.Cleanup(transport.CloseIdleConnections)
 	h.client = &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

@@ -41,6 +41,9 @@ type notifyHarness struct {
 	webhookToken string
 	dingSecret   string // DINGTALK_APP_SECRET
 	slackSecret  string // SLACK_SIGNING_SECRET
+
+	mu     sync.Mutex
+	usedMs map[int64]bool // DingTalk signs each message at its own millisecond
 }
 
 type notifyOptions struct {
@@ -56,6 +59,7 @@ func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
 		webhookToken: "hook-" + secrettest.Random(24),
 		dingSecret:   secrettest.Random(32),
 		slackSecret:  secrettest.Random(32),
+		usedMs:       map[int64]bool{},
 	}
 	dingRobotSecret, larkSecret := "SEC"+secrettest.Random(40), secrettest.Random(24)
 	hc := &http.Client{Timeout: 5 * time.Second}
@@ -76,6 +80,8 @@ func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
 		d.WebhookToken = n.webhookToken
 		d.DingTalkAppSecret = n.dingSecret
 		d.SlackSigningSecret = n.slackSecret
+		d.DingTalkAllowed = notify.NewAllowlist([]string{dingConversation})
+		d.SlackAllowed = notify.NewAllowlist([]string{slackTeam + ":" + slackChannel})
 		if o.deps != nil {
 			o.deps(d)
 		}
@@ -458,26 +464,54 @@ func slackSign(secret string, ts int64, body string) string {
 	return "v0=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-func dingTalkBody(text string) string {
+// The conversation and channel the harness allows commands from.
+const (
+	dingConversation = "cidTestGroup+/A=="
+	dingCorp         = "dingcorpTest"
+	slackTeam        = "T0001"
+	slackChannel     = "C2147483705"
+)
+
+func dingTalkBody(text string) string { return dingTalkBodyFrom(text, dingConversation, "manager4711") }
+
+// dingTalkBodyFrom is a message from staffID in conversation.
+func dingTalkBodyFrom(text, conversation, staffID string) string {
 	b, _ := json.Marshal(map[string]any{
-		"msgtype": "text", "text": map[string]string{"content": text}, "senderNick": "Zhang San",
+		"msgtype": "text", "text": map[string]string{"content": text}, "senderNick": "Zhang San", "senderStaffId": staffID,
+		"senderId": "$:LWCP_v1:$" + staffID, "senderCorpId": dingCorp, "conversationId": conversation, "chatbotCorpId": dingCorp,
 		"conversationType": "2", "msgId": "msg" + secrettest.Random(8), "isAdmin": false, "createAt": time.Now().UnixMilli(),
 	})
 	return string(b)
 }
 
 func slackBody(text string) string {
-	return url.Values{"command": {"/export"}, "text": {text}, "user_name": {"zhang.san"}, "user_id": {"U2147483697"},
-		"team_id": {"T0001"}, "response_url": {"https://hooks.slack.com/commands/1/2"}}.Encode()
+	return slackBodyFrom(text, slackTeam, slackChannel, "U2147483697")
 }
 
-// dingTalk posts a DingTalk outgoing-robot message signed with secret at ts.
+// slackBodyFrom is a slash command from user in team's channel.
+func slackBodyFrom(text, team, channel, user string) string {
+	return url.Values{"command": {"/export"}, "text": {text}, "user_name": {"zhang.san"}, "user_id": {user},
+		"team_id": {team}, "channel_id": {channel}, "response_url": {"https://hooks.slack.com/commands/1/2"}}.Encode()
+}
+
+// dingTalk posts a DingTalk outgoing-robot message signed with secret at ts
+// (moved on by a millisecond when an earlier message took that one, as two
+// messages DingTalk sends differ in their timestamps).
 func (n *notifyHarness) dingTalk(body, secret string, ts time.Time) *response {
 	n.t.Helper()
+	return n.do(http.MethodPost, "/bots/dingtalk", strings.NewReader(body), n.dingTalkHeader(secret, ts))
+}
+
+// dingTalkHeader signs a DingTalk outgoing-robot request at ts.
+func (n *notifyHarness) dingTalkHeader(secret string, ts time.Time) http.Header {
+	n.mu.Lock()
 	ms := ts.UnixMilli()
-	return n.do(http.MethodPost, "/bots/dingtalk", strings.NewReader(body), http.Header{
-		"Content-Type": {"application/json; charset=utf-8"}, "Timestamp": {fmt.Sprint(ms)}, "Sign": {dingTalkSign(secret, ms)},
-	})
+	for n.usedMs[ms] {
+		ms++
+	}
+	n.usedMs[ms] = true
+	n.mu.Unlock()
+	return http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Timestamp": {fmt.Sprint(ms)}, "Sign": {dingTalkSign(secret, ms)}}
 }
 
 // slack posts a slash command signed with secret at ts over signedBody.
@@ -537,7 +571,7 @@ func TestCommandsReplyWithALink(t *testing.T) {
 		t.Run(tc.platform+" "+tc.text, func(t *testing.T) {
 			var res *response
 			if tc.platform == "dingtalk" && tc.text == "(picture)" {
-				res = n.dingTalk(`{"msgtype":"picture","content":{"downloadCode":"x"}}`, n.dingSecret, time.Now())
+				res = n.dingTalk(`{"msgtype":"picture","content":{"downloadCode":"x"},"conversationId":"`+dingConversation+`"}`, n.dingSecret, time.Now())
 			} else if tc.platform == "dingtalk" {
 				res = n.dingTalk(dingTalkBody(tc.text), n.dingSecret, time.Now())
 			} else {
@@ -589,6 +623,7 @@ func TestCommandsRefuseBadSignatures(t *testing.T) {
 		{name: "dingtalk wrong secret", send: func() *response { return n.dingTalk(dBody, n.dingSecret+"x", now) }, status: 401, code: "signature_invalid"},
 		{name: "dingtalk stale timestamp", send: func() *response { return n.dingTalk(dBody, n.dingSecret, now.Add(-61*time.Minute)) }, status: 401, code: "signature_stale"},
 		{name: "dingtalk future timestamp", send: func() *response { return n.dingTalk(dBody, n.dingSecret, now.Add(61*time.Minute)) }, status: 401, code: "signature_stale"},
+		{name: "dingtalk six minutes old", send: func() *response { return n.dingTalk(dBody, n.dingSecret, now.Add(-6*time.Minute)) }, status: 401, code: "signature_stale"},
 		{name: "dingtalk altered timestamp", send: func() *response {
 			return n.do(http.MethodPost, "/bots/dingtalk", strings.NewReader(dBody), dHeader(fmt.Sprint(ms+1), dingTalkSign(n.dingSecret, ms)))
 		}, status: 401, code: "signature_invalid"},

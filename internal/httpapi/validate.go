@@ -15,6 +15,7 @@ import (
 type authState struct {
 	linkPending bool
 	refused     *problem // why the credentials (bearer, webhook token, platform signature) were refused
+	replay      *replayMark
 }
 
 // validationProblem turns kin-openapi's errors into one problem that names
