@@ -150,6 +150,8 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		DingTalkAllowed:    notify.NewAllowlist(cfg.DingTalkAllowed),
 		SlackAllowed:       notify.NewAllowlist(cfg.SlackAllowed),
 		CommandRate:        cfg.CommandRateLimit,
+		WebhookMaxAge:      cfg.WebhookMaxAge,
+		AnnounceRate:       cfg.AnnounceRate,
 		State:              state.NewMemory(0, nil),
 		StateShared:        getenv("FC_RUNTIME_API") == "", // a local server is the only instance
 	}

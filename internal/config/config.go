@@ -54,6 +54,8 @@ type Config struct {
 
 	DMSWebhookToken string        // DMS_WEBHOOK_TOKEN: shared token of the DMS message hook; "" = hook refused
 	AnnounceWindow  time.Duration // ANNOUNCE_WINDOW: a ticket is announced at most once per window
+	WebhookMaxAge   time.Duration // WEBHOOK_MAX_EVENT_AGE: older DMS events announce nothing
+	AnnounceRate    int           // ANNOUNCE_RATE_LIMIT: announcements per minute, all instances together; 0 = unlimited
 
 	DingTalkRobotURL    string // DINGTALK_ROBOT_URL (secret: holds the access token)
 	DingTalkRobotSecret string // DINGTALK_ROBOT_SECRET: "SEC..." signing secret
@@ -228,6 +230,8 @@ func fields() []field {
 		{Variable: Variable{"DMS_WEBHOOK_TOKEN", "", fmt.Sprintf("shared token of the DMS message hook, at least %d characters; unset = the hook is refused", minTokenLen), true},
 			parse: secretParser(minTokenLen, func(c *Config) *string { return &c.DMSWebhookToken })},
 		durationField("ANNOUNCE_WINDOW", "10m", "a ticket is announced to the robots at most once per window", time.Second, 7*24*time.Hour, func(c *Config) *time.Duration { return &c.AnnounceWindow }),
+		durationField("WEBHOOK_MAX_EVENT_AGE", "1h", "a DMS event whose eventTime is older than this (or more than 5 minutes ahead) is answered 202 stale and announces nothing", time.Minute, 7*24*time.Hour, func(c *Config) *time.Duration { return &c.WebhookMaxAge }),
+		intField("ANNOUNCE_RATE_LIMIT", "60", "announcements per minute, all instances together; more are answered 429 (0 = unlimited)", 0, 100000, func(c *Config) *int { return &c.AnnounceRate }),
 		robotField("DINGTALK_ROBOT_URL", "DingTalk custom robot webhook (https://oapi.dingtalk.com/robot/send?access_token=...)", func(c *Config) *string { return &c.DingTalkRobotURL }),
 		{Variable: Variable{"DINGTALK_ROBOT_SECRET", "", "DingTalk robot signing secret (SEC...); needs DINGTALK_ROBOT_URL", true},
 			parse: secretParser(1, func(c *Config) *string { return &c.DingTalkRobotSecret })},

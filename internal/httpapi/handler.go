@@ -64,6 +64,8 @@ type Deps struct {
 	DingTalkAllowed    notify.Allowlist  // DINGTALK_ALLOWED_CONVERSATIONS; empty = commands are refused, naming it
 	SlackAllowed       notify.Allowlist  // SLACK_ALLOWED_CHANNELS; empty = commands are refused, naming it
 	CommandRate        int               // COMMAND_RATE_LIMIT: commands per minute per asker; 0 = unlimited
+	WebhookMaxAge      time.Duration     // WEBHOOK_MAX_EVENT_AGE: older events are answered "stale"; 0 = no limit
+	AnnounceRate       int               // ANNOUNCE_RATE_LIMIT: announcements per minute, all instances together; 0 = unlimited
 
 	// State is what FC instances share: replay memory, budgets, revocations.
 	// nil = a private in-process Memory.

@@ -96,9 +96,9 @@ func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
 
 func dmsEvent(order int64) string {
 	return fmt.Sprintf(`{"messageEvent":{"submitterUid":"2712345678","submitterName":"Zhang San","category":"Tickets",`+
-		`"module":"Data Export","event":"Succeeded","taskId":%d,"taskName":"orders Q4","eventTime":1796000000000,`+
+		`"module":"Data Export","event":"Succeeded","taskId":%d,"taskName":"orders Q4","eventTime":%d,`+
 		`"message":"Dear DMS user","targetUsers":[{"uid":"27001","name":"Li Si"}],"receivers":[{"uid":27002,"name":"Wang Wu"}]},`+
-		`"signatureMethod":"None","signatureText":""}`, order)
+		`"signatureMethod":"None","signatureText":""}`, order, time.Now().UnixMilli())
 }
 
 // webhook posts body to receiveDmsWebhook with the token in the query.

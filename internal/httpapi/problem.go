@@ -61,6 +61,7 @@ var problemKinds = map[string]struct {
 	"webhook_token_missing":   {http.StatusServiceUnavailable, "The DMS webhook is not configured"},
 	"bot_secret_missing":      {http.StatusServiceUnavailable, "This chat command is not configured"},
 	"public_base_url_missing": {http.StatusServiceUnavailable, "Minting links is not configured"},
+	"announce_rate_limited":   {http.StatusTooManyRequests, "Too many announcements; try again later"},
 	"robots_failed":           {http.StatusBadGateway, "No chat robot accepted the announcement"},
 	"export_not_found":        {http.StatusNotFound, "DMS does not know this export ticket"},
 	"export_not_ready":        {http.StatusConflict, "The export is not ready yet"},
