@@ -84,6 +84,8 @@ type API struct {
 	router routers.Router
 	ops    map[string]func(*call) (*problem, error)
 	etag   string
+
+	tokenSums [][sha256.Size]byte // SHA-256 of each of APITokens
 }
 
 // New builds the handler: the spec is loaded and validated and the router
@@ -118,6 +120,9 @@ func New(d Deps) (*API, error) {
 	if a.deps.NotReadyRetry <= 0 {
 		a.deps.NotReadyRetry = 5 * time.Second
 	}
+	for _, t := range d.APITokens {
+		a.tokenSums = append(a.tokenSums, sha256.Sum256(t))
+	}
 	sum := sha256.Sum256(dmsexportlink.OpenAPI)
 	a.etag = `"` + hex.EncodeToString(sum[:16]) + `"`
 	a.ops = a.routes()
@@ -147,7 +152,8 @@ type call struct {
 	attempts   int
 	outcome    string
 	previewBot bool
-	asker      []any // who sent a chat command, from where
+	asker      []any  // who sent a chat command, from where
+	caller     string // fingerprint of the bearer token used
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -209,7 +215,9 @@ func (a *API) serve(c *call) (p *problem) {
 			},
 		},
 	}
-	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+	err = openapi3filter.ValidateRequest(r.Context(), in)
+	c.caller = state.caller
+	if err != nil {
 		if state.refused != nil {
 			return state.refused
 		}
@@ -250,7 +258,7 @@ func (a *API) authenticate(ai *openapi3filter.AuthenticationInput, st *authState
 		st.linkPending = true
 		return nil
 	case "bearerToken":
-		if p := a.checkBearer(ai.RequestValidationInput.Request); p != nil {
+		if p := a.checkBearer(ai.RequestValidationInput.Request, st); p != nil {
 			st.refused = p
 			return ai.NewError(errors.New(p.Code))
 		}
@@ -259,7 +267,7 @@ func (a *API) authenticate(ai *openapi3filter.AuthenticationInput, st *authState
 	return a.authenticatePlatform(ai, st)
 }
 
-func (a *API) checkBearer(r *http.Request) *problem {
+func (a *API) checkBearer(r *http.Request, st *authState) *problem {
 	if len(a.deps.APITokens) == 0 {
 		return newProblem("api_tokens_missing", "Set API_TOKENS to enable the bearer-token operations.")
 	}
@@ -268,15 +276,24 @@ func (a *API) checkBearer(r *http.Request) *problem {
 	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
 		return newProblem("unauthorized", "Send Authorization: Bearer <token>.")
 	}
-	got := []byte(strings.TrimSpace(h[len(prefix):]))
+	// Hashes have one length, so the comparison takes the same time whatever
+	// the length of the token sent, and every configured token is compared.
+	got := sha256.Sum256([]byte(strings.TrimSpace(h[len(prefix):])))
 	ok := 0
-	for _, want := range a.deps.APITokens {
-		ok |= subtle.ConstantTimeCompare(got, want)
+	for _, want := range a.tokenSums {
+		ok |= subtle.ConstantTimeCompare(got[:], want[:])
 	}
 	if ok != 1 {
 		return newProblem("unauthorized", "The bearer token is not one of API_TOKENS.")
 	}
+	st.caller = tokenFingerprint(got)
 	return nil
+}
+
+// tokenFingerprint names a bearer token in logs without revealing it: the
+// first 8 hex digits of its SHA-256 (printf %s "$token" | sha256sum | cut -c1-8).
+func tokenFingerprint(sum [sha256.Size]byte) string {
+	return hex.EncodeToString(sum[:4])
 }
 
 // verifyLink checks the signed link of a download request.
@@ -343,6 +360,9 @@ func (a *API) logRequest(c *call, status int, start time.Time) {
 	}
 	if c.previewBot {
 		attrs = append(attrs, slog.Bool("previewBot", true))
+	}
+	if c.caller != "" {
+		attrs = append(attrs, slog.String("caller", c.caller))
 	}
 	if c.asker != nil {
 		attrs = append(attrs, slog.Group("asker", c.asker...))
