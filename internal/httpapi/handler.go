@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,9 +12,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -61,6 +65,7 @@ type Deps struct {
 	DingTalkAppSecret  string            // DINGTALK_APP_SECRET; "" = dingtalkCommand is refused
 	SlackSigningSecret string            // SLACK_SIGNING_SECRET; "" = slackCommand is refused
 	DingTalkWindow     time.Duration     // DINGTALK_SIGNATURE_WINDOW; 0 = notify.DefaultDingTalkWindow
+	BodyTimeout        time.Duration     // how long a request body may take to arrive; 0 = 10s
 	DingTalkAllowed    notify.Allowlist  // DINGTALK_ALLOWED_CONVERSATIONS; empty = commands are refused, naming it
 	SlackAllowed       notify.Allowlist  // SLACK_ALLOWED_CHANNELS; empty = commands are refused, naming it
 	CommandRate        int               // COMMAND_RATE_LIMIT: commands per minute per asker; 0 = unlimited
@@ -162,7 +167,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{w: sw, r: r, id: requestID(r)}
 	sw.Header().Set("X-Request-Id", c.id)
 	p := a.serve(c)
-	if p != nil {
+	switch {
+	case p != nil && p.Code != "body_timeout" && errors.Is(r.Context().Err(), context.Canceled):
+		// The client left (its connection closed); what went wrong after that,
+		// typically a DMS call cut short, is not DMS's or the caller's fault.
+		// (A body read deadline that passed cancels the context too.)
+		c.outcome, sw.status = "client_gone", statusClientGone
+	case p != nil:
 		if c.outcome == "" {
 			c.outcome = p.Code
 		}
@@ -202,6 +213,19 @@ func (a *API) serve(c *call) (p *problem) {
 	}
 	c.route, c.params, c.query = route, params, r.URL.Query()
 	state := &authState{}
+	authenticate := func(_ context.Context, ai *openapi3filter.AuthenticationInput) error {
+		return a.authenticate(ai, state)
+	}
+	if p := a.authenticateFirst(c, authenticate, state); p != nil {
+		// Do not let net/http wait for the unread body before answering.
+		c.w.Header().Set("Connection", "close")
+		return p
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		if p := a.bufferBody(c); p != nil {
+			return p
+		}
+	}
 	in := &openapi3filter.RequestValidationInput{
 		Request:     r,
 		PathParams:  params,
@@ -210,9 +234,7 @@ func (a *API) serve(c *call) (p *problem) {
 		Options: &openapi3filter.Options{
 			MultiError:          true,
 			SkipSettingDefaults: true, // the signed query must reach the verifier unchanged
-			AuthenticationFunc: func(_ context.Context, ai *openapi3filter.AuthenticationInput) error {
-				return a.authenticate(ai, state)
-			},
+			AuthenticationFunc:  authenticate,
 		},
 	}
 	err = openapi3filter.ValidateRequest(r.Context(), in)
@@ -239,6 +261,69 @@ func (a *API) serve(c *call) (p *problem) {
 	}
 	return p
 }
+
+// authenticateFirst checks credentials that travel outside the body (bearer
+// tokens, the webhook token, DingTalk's signature) before the body is read,
+// so a caller without them is refused at once however slowly it sends.
+// kin-openapi reads the body before its AuthenticationFunc, so this runs the
+// operation's security requirements on a copy of the request without one.
+// Slack signs the body, so its check waits for it.
+func (a *API) authenticateFirst(c *call, f openapi3filter.AuthenticationFunc, st *authState) *problem {
+	sec := c.route.Operation.Security
+	if sec == nil || len(*sec) == 0 {
+		return nil
+	}
+	for _, req := range *sec {
+		if _, signsBody := req["slackSignature"]; signsBody {
+			return nil
+		}
+	}
+	probe := *c.r
+	probe.Body = http.NoBody
+	in := &openapi3filter.RequestValidationInput{Request: &probe, PathParams: c.params, QueryParams: c.query, Route: c.route,
+		Options: &openapi3filter.Options{AuthenticationFunc: f}}
+	if err := openapi3filter.ValidateSecurityRequirements(c.r.Context(), in, *sec); err != nil && st.refused != nil {
+		return st.refused
+	}
+	return nil
+}
+
+// defaultBodyTimeout is how long a request body may take to arrive.
+const defaultBodyTimeout = 10 * time.Second
+
+// bufferBody reads the request body within the body timeout and keeps it for
+// validation and the handler. Under FC the body is in the event already; the
+// local server's connection gets a read deadline.
+func (a *API) bufferBody(c *call) *problem {
+	rc := http.NewResponseController(c.w)
+	timeout := a.deps.BodyTimeout
+	if timeout <= 0 {
+		timeout = defaultBodyTimeout
+	}
+	if rc.SetReadDeadline(time.Now().Add(timeout)) == nil {
+		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	}
+	b, err := io.ReadAll(c.r.Body)
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &mbe):
+		return newProblem("body_too_large", "")
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		c.w.Header().Set("Connection", "close")
+		return newProblem("body_timeout", fmt.Sprintf("The request body did not arrive within %s.", timeout))
+	default:
+		return newProblem("bad_request", "The request body could not be read.")
+	}
+	c.r.Body = io.NopCloser(bytes.NewReader(b))
+	c.r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return nil
+}
+
+// statusClientGone is logged for a request whose client left before the
+// answer (nginx's 499); nothing is written.
+const statusClientGone = 499
 
 // failure logs an unexpected error and turns any error into a problem.
 func (a *API) failure(c *call, err error) *problem {
@@ -382,6 +467,9 @@ func (w *statusWriter) WriteHeader(code int) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {

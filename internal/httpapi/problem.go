@@ -47,6 +47,7 @@ var problemKinds = map[string]struct {
 	"bad_json":                {http.StatusBadRequest, "The request body is not valid JSON"},
 	"not_found":               {http.StatusNotFound, "There is nothing at this address"},
 	"method_not_allowed":      {http.StatusMethodNotAllowed, "This method is not allowed here"},
+	"body_timeout":            {http.StatusRequestTimeout, "The request body did not arrive in time"},
 	"body_too_large":          {http.StatusRequestEntityTooLarge, "The request body is too large"},
 	"unsupported_media_type":  {http.StatusUnsupportedMediaType, "The request body must be JSON"},
 	"unauthorized":            {http.StatusUnauthorized, "A valid bearer token is required"},
