@@ -133,15 +133,27 @@ func (a *API) admit(c *call, cmd chatCommand) (refusal string, ok bool) {
 // mints a fresh link when the export has a file.
 func (a *API) answerCommand(c *call, cmd chatCommand) commandAnswer {
 	id, ok := notify.ParseCommand(cmd.text)
-	if ok {
+	revokeID, revoking := notify.ParseRevoke(cmd.text)
+	if revoking {
+		id = revokeID
+	}
+	if ok || revoking {
 		c.orderID, c.tid = id, a.tidOf(0) // logged even when refused
 	}
 	if refusal, admitted := a.admit(c, cmd); !admitted {
 		return commandAnswer{text: refusal}
 	}
+	if revoking {
+		until, p := a.revoke(c, id, 0)
+		if p != nil {
+			return a.apology(c, id, p)
+		}
+		c.outcome = "command_withdrawn"
+		return commandAnswer{text: fmt.Sprintf("Every link to ticket %d is withdrawn until %s. Nobody can download it through this service until then.", id, notify.FormatExpiry(until))}
+	}
 	if !ok {
 		c.outcome = "command_usage"
-		return commandAnswer{text: `Send "export 5461234" (or just the ticket id) to get a download link for a DMS data export.`}
+		return commandAnswer{text: `Send "export 5461234" (or just the ticket id) to get a download link for a DMS data export, or "revoke 5461234" to withdraw every link to it.`}
 	}
 	res, err := a.resolve(c, a.dmsRequest(c, id, 0))
 	if err != nil {

@@ -151,6 +151,9 @@ func (a *API) mintLink(c *call, orderID, tid int64, ttl time.Duration) (link, *p
 		p.Errors = []fieldError{{In: "body", Name: "ttlSeconds", Reason: "exceeds the maximum lifetime " + s.MaxTTL.String()}}
 		return link{}, p
 	}
+	if p := a.withdrawn(c, orderID, tid); p != nil {
+		return link{}, p
+	}
 	exp := a.now().Add(ttl).Truncate(time.Second)
 	q, err := s.Sign(links.Claims{OrderID: orderID, Tid: tid, Expires: exp})
 	if err != nil {

@@ -254,6 +254,10 @@ func (a *API) serve(c *call) (p *problem) {
 		if p := a.verifyLink(c); p != nil {
 			return p
 		}
+		if p := a.withdrawn(c, c.claims.OrderID, c.claims.Tid); p != nil {
+			c.orderID, c.tid = c.claims.OrderID, a.tidOf(c.claims.Tid)
+			return p
+		}
 	}
 	p, err = a.ops[route.Operation.OperationID](c)
 	if err != nil {

@@ -144,6 +144,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		DefaultTid:    tenant,
 		Region:        "cn-hangzhou",
 		PublicBaseURL: h.base,
+		StateShared:   true, // one process: its memory is all the state there is
 		LinkTTL:       7 * 24 * time.Hour,
 		NotReadyRetry: 5 * time.Second,
 		Logger:        logger,

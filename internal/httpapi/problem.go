@@ -56,6 +56,8 @@ var problemKinds = map[string]struct {
 	"signature_stale":         {http.StatusUnauthorized, "The request's signed timestamp is too far from now"},
 	"signature_replayed":      {http.StatusUnauthorized, "This signed request was already used"},
 	"link_invalid":            {http.StatusForbidden, "This link is not valid"},
+	"link_withdrawn":          {http.StatusGone, "This link has been withdrawn"},
+	"revocation_not_shared":   {http.StatusServiceUnavailable, "Withdrawing links needs shared state"},
 	"link_expired":            {http.StatusGone, "This link has expired"},
 	"link_keys_missing":       {http.StatusServiceUnavailable, "Download links are not configured"},
 	"api_tokens_missing":      {http.StatusServiceUnavailable, "Bearer tokens are not configured"},

@@ -81,6 +81,9 @@ func (a *API) handleDMSWebhook(c *call) (*problem, error) {
 	}
 
 	l, p := a.mintLink(c, ev.TaskID, 0, 0)
+	if p != nil && p.Code == "link_withdrawn" {
+		return accepted("withdrawn", p.Detail)
+	}
 	if p != nil {
 		return p, nil
 	}
