@@ -3,6 +3,7 @@ package httpapi
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -12,8 +13,10 @@ import (
 
 // dmsEventAt is dmsEvent with eventTime at.
 func dmsEventAt(order int64, at time.Time) string {
-	return strings.Replace(dmsEvent(order), fmt.Sprintf(`"eventTime":%d`, time.Now().UnixMilli()), fmt.Sprintf(`"eventTime":%d`, at.UnixMilli()), 1)
+	return eventTime.ReplaceAllString(dmsEvent(order), fmt.Sprintf(`"eventTime":%d`, at.UnixMilli()))
 }
+
+var eventTime = regexp.MustCompile(`"eventTime":[0-9]+`)
 
 // An event older than WEBHOOK_MAX_EVENT_AGE, or far ahead of the clock, is
 // answered 202 stale before any DMS call and announces nothing; the same

@@ -181,9 +181,9 @@ func TestRobotsDeliverToTheirPlatform(t *testing.T) {
 			}
 			wants := []string{"5461234", "2026-01-02 11:04 CST (Asia/Shanghai)", "2026-01-02 03:04 UTC"}
 			if tc.markdown {
-				wants = append(wants, `orders \*Q4\* \[x\]\(http://evil\) \# heading`, `Zhang\_San \<admin\>`)
+				wants = append(wants, `orders \*Q4\* \[x\]\(http\[:\]//evil\) \# heading`, `Zhang\_San \<admin\>`)
 			} else {
-				wants = append(wants, "orders *Q4* [x](http://evil) # heading", "Zhang_San <admin>")
+				wants = append(wants, "orders *Q4* [x](http[:]//evil) # heading", "Zhang_San <admin>")
 			}
 			if tc.name == "dingtalk" {
 				wants = append(wants, "dingtalk://dingtalkclient/page/link?pc_slide=false&url="+url.QueryEscape(testMessage().Link))
