@@ -49,8 +49,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:9000", "listen address of the local HTTP server")
 	demo := fs.Bool("demo", false, "start an in-process DMS emulator and fake OSS with sample tickets")
+	redisURL := fs.String("redis", "", "shared state on this Redis server (redis://host:port/db); the same as REDIS_URL")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *redisURL != "" {
+		base := getenv
+		getenv = func(k string) string {
+			if k == "REDIS_URL" {
+				return *redisURL
+			}
+			return base(k)
+		}
 	}
 
 	var d *demoEnv
@@ -73,7 +83,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("configuration: %w", err)
 	}
 	logger := slog.New(slog.NewJSONHandler(stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	build, err := newHandler(cfg, getenv, logger)
+	shared, err := newSharedState(cfg, logger)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	defer shared.close()
+	build, err := newHandler(cfg, getenv, logger, shared)
 	if err != nil {
 		return err
 	}
@@ -100,14 +115,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if d != nil {
 		d.printGuide(stdout, "http://"+l.Addr().String())
 	}
-	logger.Info("listening", "addr", l.Addr().String(), "demo", *demo)
+	logger.Info("listening", "addr", l.Addr().String(), "demo", *demo, "state", shared.label)
 	return serve(ctx, l, handler)
 }
 
 // newHandler wires configuration into the HTTP handler. Configuration errors
 // are returned at once; build does the one-time work (loading and validating
 // openapi.yaml, building the router, warming the SDK) and returns the handler.
-func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logger) (build func() (http.Handler, error), err error) {
+func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logger, shared sharedState) (build func() (http.Handler, error), err error) {
 	client, err := dms.New(dms.Options{
 		Region:   cfg.DMSRegion,
 		Endpoint: cfg.DMSEndpoint,
@@ -131,7 +146,17 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		CallTimeout:       cfg.DMSTimeout,
 		RateLimit:         cfg.DMSRateLimit,
 		RateBurst:         cfg.DMSRateBurst,
+		ErrorTTL:          cfg.ErrorTTL,
+		Shares: map[exports.Class]int{
+			exports.ClassClick:   cfg.DMSRateShares.Click,
+			exports.ClassWebhook: cfg.DMSRateShares.Webhook,
+			exports.ClassCommand: cfg.DMSRateShares.Command,
+		},
+		Store:  shared.cache,
+		Sealer: shared.sealer,
 	})
+	announcer := newAnnouncer(cfg, logger)
+	announcer.Store = shared.announce
 	deps := httpapi.Deps{
 		Resolver:           resolver,
 		Signer:             &links.Signer{Keys: cfg.LinkKeys, MaxTTL: cfg.LinkMaxTTL},
@@ -142,7 +167,8 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		LinkTTL:            cfg.LinkTTL,
 		NotReadyRetry:      cfg.NotReadyTTL,
 		Logger:             logger,
-		Announcer:          newAnnouncer(cfg, logger),
+		Announcer:          announcer,
+		StateLabel:         shared.label,
 		WebhookToken:       cfg.DMSWebhookToken,
 		DingTalkAppSecret:  cfg.DingTalkAppSecret,
 		SlackSigningSecret: cfg.SlackSigningSecret,
@@ -237,7 +263,47 @@ func newAnnouncer(cfg config.Config, logger *slog.Logger) *notify.Announcer {
 	}
 	logger.Info("notifications", "robots", names, "dmsWebhook", cfg.DMSWebhookToken != "",
 		"dingtalkCommand", cfg.DingTalkAppSecret != "", "slackCommand", cfg.SlackSigningSecret != "")
-	return &notify.Announcer{Robots: robots, Window: cfg.AnnounceWindow, Logger: logger}
+	return &notify.Announcer{Robots: robots, Window: cfg.AnnounceWindow, Capacity: cfg.AnnounceDedupe, Logger: logger}
+}
+
+// sharedState is what the instances share, for each user: nil Stores mean
+// each user's own memory (no REDIS_URL).
+type sharedState struct {
+	label    string          // state.LabelRedis or state.LabelMemory, logged per request
+	cache    state.Store     // exports: answers, leases, DMS budgets
+	announce state.Store     // the Announcer's marks
+	sealer   *exports.Sealer // seals answers bound for Redis
+	close    func()
+}
+
+// newSharedState connects to REDIS_URL when set. Each user falls back to its
+// own Memory, sized as without Redis, when Redis fails at run time; a server
+// that is down at start-up is such a failure, not a start-up error.
+func newSharedState(cfg config.Config, logger *slog.Logger) (sharedState, error) {
+	if cfg.RedisURL == "" {
+		return sharedState{label: state.LabelMemory, close: func() {}}, nil
+	}
+	r, err := state.NewRedis(state.RedisOptions{URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, Timeout: cfg.RedisTimeout})
+	if err != nil {
+		return sharedState{}, err
+	}
+	keys := make([]exports.SealKey, len(cfg.LinkKeys))
+	for i, k := range cfg.LinkKeys {
+		keys[i] = exports.SealKey{ID: k.ID, Secret: k.Secret}
+	}
+	sealer, err := exports.NewSealer(keys)
+	if err != nil {
+		_ = r.Close()
+		return sharedState{}, fmt.Errorf("LINK_KEYS: %w", err)
+	}
+	cache := state.NewFallback(r, state.NewMemory(cfg.URLCacheSize, nil), logger)
+	return sharedState{
+		label:    state.LabelRedis,
+		cache:    cache,
+		announce: cache.WithBackup(state.NewMemory(cfg.AnnounceDedupe, nil)),
+		sealer:   sealer,
+		close:    func() { _ = r.Close() },
+	}, nil
 }
 
 // serve runs the local HTTP server until ctx ends, then shuts down gracefully.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dms-export-link/dms-export-link/internal/links"
+	"github.com/dms-export-link/dms-export-link/internal/state"
 )
 
 // Config is the validated configuration. Zero-valued optional strings mean
@@ -45,17 +46,24 @@ type Config struct {
 	URLCacheMargin      time.Duration // URL_CACHE_MARGIN: drop a cached OSS URL this long before it expires
 	URLCacheFallbackTTL time.Duration // URL_CACHE_FALLBACK_TTL: cache life when the OSS URL's expiry is unreadable
 	NotReadyTTL         time.Duration // NOT_READY_CACHE_TTL: reuse of a "not ready yet" answer
+	ErrorTTL            time.Duration // ERROR_CACHE_TTL: reuse of DMS's "unknown ticket", "export failed", "forbidden"
 
 	DMSMaxAttempts int           // DMS_MAX_ATTEMPTS: tries per resolve, 1..10
 	DMSRetryBase   time.Duration // DMS_RETRY_BASE: first backoff bound
 	DMSRetryMax    time.Duration // DMS_RETRY_MAX: largest backoff bound; >= DMSRetryBase
 	DMSRateLimit   float64       // DMS_RATE_LIMIT: DMS calls per second per instance; 0 = unlimited
 	DMSRateBurst   int           // DMS_RATE_BURST: limiter burst
+	DMSRateShares  RateShares    // DMS_RATE_SHARES: how the DMS budget is split between callers
 
 	DMSWebhookToken string        // DMS_WEBHOOK_TOKEN: shared token of the DMS message hook; "" = hook refused
 	AnnounceWindow  time.Duration // ANNOUNCE_WINDOW: a ticket is announced at most once per window
 	WebhookMaxAge   time.Duration // WEBHOOK_MAX_EVENT_AGE: older DMS events announce nothing
 	AnnounceRate    int           // ANNOUNCE_RATE_LIMIT: announcements per minute, all instances together; 0 = unlimited
+	AnnounceDedupe  int           // ANNOUNCE_DEDUPE_CAPACITY: tickets remembered per instance for announce-once
+
+	RedisURL       string        // REDIS_URL (secret: may hold a password); "" = state in each instance's memory
+	RedisKeyPrefix string        // REDIS_KEY_PREFIX: put in front of every Redis key
+	RedisTimeout   time.Duration // REDIS_TIMEOUT: bound of one Redis operation
 
 	DingTalkRobotURL    string // DINGTALK_ROBOT_URL (secret: holds the access token)
 	DingTalkRobotSecret string // DINGTALK_ROBOT_SECRET: "SEC..." signing secret
@@ -214,6 +222,7 @@ func fields() []field {
 		durationField("URL_CACHE_MARGIN", "2m", "a cached OSS URL is dropped this long before it expires", time.Second, 24*time.Hour, func(c *Config) *time.Duration { return &c.URLCacheMargin }),
 		durationField("URL_CACHE_FALLBACK_TTL", "30s", "cache life of an OSS URL whose expiry cannot be read", time.Second, 24*time.Hour, func(c *Config) *time.Duration { return &c.URLCacheFallbackTTL }),
 		durationField("NOT_READY_CACHE_TTL", "5s", "how long a \"not ready yet\" answer from DMS is reused", time.Second, time.Hour, func(c *Config) *time.Duration { return &c.NotReadyTTL }),
+		durationField("ERROR_CACHE_TTL", "30s", "how long DMS's \"unknown ticket\", \"export failed\" and \"forbidden\" answers are reused", time.Second, time.Hour, func(c *Config) *time.Duration { return &c.ErrorTTL }),
 		intField("DMS_MAX_ATTEMPTS", "4", "DMS tries per ticket resolution (1-10)", 1, 10, func(c *Config) *int { return &c.DMSMaxAttempts }),
 		durationField("DMS_RETRY_BASE", "100ms", "first backoff bound between DMS tries (full jitter, doubling)", time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.DMSRetryBase }),
 		durationField("DMS_RETRY_MAX", "2s", "largest backoff bound between DMS tries; at least DMS_RETRY_BASE", time.Millisecond, time.Minute, func(c *Config) *time.Duration { return &c.DMSRetryMax }),
@@ -227,11 +236,18 @@ func fields() []field {
 				return nil
 			}},
 		intField("DMS_RATE_BURST", "20", "DMS calls allowed at once above the rate", 1, 100_000, func(c *Config) *int { return &c.DMSRateBurst }),
+		{Variable: Variable{"DMS_RATE_SHARES", DefaultRateShares, "weights splitting DMS_RATE_LIMIT and DMS_RATE_BURST between clicks, webhooks and commands (chat and bearer API), so no class starves the others", false},
+			parse: func(ld *loader, v string) error {
+				sh, err := ParseRateShares(v)
+				ld.c.DMSRateShares = sh
+				return err
+			}},
 		{Variable: Variable{"DMS_WEBHOOK_TOKEN", "", fmt.Sprintf("shared token of the DMS message hook, at least %d characters; unset = the hook is refused", minTokenLen), true},
 			parse: secretParser(minTokenLen, func(c *Config) *string { return &c.DMSWebhookToken })},
 		durationField("ANNOUNCE_WINDOW", "10m", "a ticket is announced to the robots at most once per window", time.Second, 7*24*time.Hour, func(c *Config) *time.Duration { return &c.AnnounceWindow }),
 		durationField("WEBHOOK_MAX_EVENT_AGE", "1h", "a DMS event whose eventTime is older than this (or more than 5 minutes ahead) is answered 202 stale and announces nothing", time.Minute, 7*24*time.Hour, func(c *Config) *time.Duration { return &c.WebhookMaxAge }),
 		intField("ANNOUNCE_RATE_LIMIT", "60", "announcements per minute, all instances together; more are answered 429 (0 = unlimited)", 0, 100000, func(c *Config) *int { return &c.AnnounceRate }),
+		intField("ANNOUNCE_DEDUPE_CAPACITY", "10000", "tickets each instance remembers for announce-once (without Redis, or while it is unavailable)", 1, 1_000_000, func(c *Config) *int { return &c.AnnounceDedupe }),
 		robotField("DINGTALK_ROBOT_URL", "DingTalk custom robot webhook (https://oapi.dingtalk.com/robot/send?access_token=...)", func(c *Config) *string { return &c.DingTalkRobotURL }),
 		{Variable: Variable{"DINGTALK_ROBOT_SECRET", "", "DingTalk robot signing secret (SEC...); needs DINGTALK_ROBOT_URL", true},
 			parse: secretParser(1, func(c *Config) *string { return &c.DingTalkRobotSecret })},
@@ -258,6 +274,26 @@ func fields() []field {
 				return err
 			}},
 		intField("COMMAND_RATE_LIMIT", "10", "chat commands answered per minute per person (0 = unlimited)", 0, 10000, func(c *Config) *int { return &c.CommandRateLimit }),
+		{Variable: Variable{"REDIS_URL", "", "redis://[user:password@]host[:port][/db] or rediss:// of a Redis or Tair instance all instances share (cache, coalescing, DMS budget, announce-once); unset = each instance's memory", true},
+			parse: func(ld *loader, v string) error {
+				if v == "" {
+					return nil
+				}
+				if _, err := state.ParseRedisURL(v); err != nil {
+					return err
+				}
+				ld.c.RedisURL = v
+				return nil
+			}},
+		{Variable: Variable{"REDIS_KEY_PREFIX", "dms-export-link:", "put in front of every Redis key (no braces: they are Redis Cluster hash tags)", false},
+			parse: func(ld *loader, v string) error {
+				if len(v) > 64 || strings.ContainsAny(v, "{}") || strings.ContainsFunc(v, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+					return fmt.Errorf("%q must be at most 64 characters without braces, spaces or control characters", v)
+				}
+				ld.c.RedisKeyPrefix = v
+				return nil
+			}},
+		durationField("REDIS_TIMEOUT", "50ms", "bound of one Redis operation; past it the instance answers from its own memory", time.Millisecond, 10*time.Second, func(c *Config) *time.Duration { return &c.RedisTimeout }),
 		{Variable: Variable{"LOG_LEVEL", "info", "debug, info, warn or error", false},
 			parse: func(ld *loader, v string) error {
 				switch strings.ToLower(v) {
@@ -351,6 +387,9 @@ func Load(getenv func(string) string) (Config, error) {
 			problems = append(problems, "PUBLIC_BASE_URL: required when "+strings.Join(minting, ", ")+
 				" is set, because those mint links and a link never takes its host from the request")
 		}
+	}
+	if c.RedisURL != "" && len(c.LinkKeys) == 0 {
+		problems = append(problems, "REDIS_URL: needs LINK_KEYS (the OSS URLs kept in Redis are encrypted with a key derived from them)")
 	}
 	if c.DMSScheme == "http" && c.DMSEndpoint == "" {
 		problems = append(problems, "DMS_SCHEME: http needs DMS_ENDPOINT (plain http to the public DMS endpoint would expose credentials)")
@@ -660,4 +699,46 @@ func validDNSName(s string) bool {
 		}
 	}
 	return true
+}
+
+// DefaultRateShares gives clicks, which people wait for, most of the budget.
+const DefaultRateShares = "click:6,webhook:2,command:2"
+
+// RateShares are the weights of the caller classes in the DMS budget.
+type RateShares struct {
+	Click   int // people clicking download links
+	Webhook int // DMS message hooks
+	Command int // chat commands and the bearer-token API
+}
+
+// ParseRateShares reads "click:W,webhook:W,command:W", each class once, in
+// any order, with whole weights of 1 to 100.
+func ParseRateShares(v string) (RateShares, error) {
+	var out RateShares
+	for _, part := range strings.Split(v, ",") {
+		name, w, ok := strings.Cut(strings.TrimSpace(part), ":")
+		n, err := strconv.Atoi(w)
+		if !ok || err != nil || n < 1 || n > 100 {
+			return RateShares{}, fmt.Errorf("%q must be class:weight with a weight of 1 to 100, e.g. %s", part, DefaultRateShares)
+		}
+		var dst *int
+		switch name {
+		case "click":
+			dst = &out.Click
+		case "webhook":
+			dst = &out.Webhook
+		case "command":
+			dst = &out.Command
+		default:
+			return RateShares{}, fmt.Errorf("unknown class %q (click, webhook or command)", name)
+		}
+		if *dst != 0 {
+			return RateShares{}, fmt.Errorf("class %q given twice", name)
+		}
+		*dst = n
+	}
+	if out.Click == 0 || out.Webhook == 0 || out.Command == 0 {
+		return RateShares{}, fmt.Errorf("%q must give a weight to each of click, webhook and command", v)
+	}
+	return out, nil
 }

@@ -42,16 +42,21 @@ func TestDefaults(t *testing.T) {
 		URLCacheMargin:       2 * time.Minute,
 		URLCacheFallbackTTL:  30 * time.Second,
 		NotReadyTTL:          5 * time.Second,
+		ErrorTTL:             30 * time.Second,
 		DMSMaxAttempts:       4,
 		DMSRetryBase:         100 * time.Millisecond,
 		DMSRetryMax:          2 * time.Second,
 		DMSRateLimit:         20,
 		DMSRateBurst:         20,
+		DMSRateShares:        RateShares{Click: 6, Webhook: 2, Command: 2},
 		AnnounceWindow:       10 * time.Minute,
 		WebhookMaxAge:        time.Hour,
 		AnnounceRate:         60,
 		DingTalkWindow:       5 * time.Minute,
 		CommandRateLimit:     10,
+		AnnounceDedupe:       10000,
+		RedisKeyPrefix:       "dms-export-link:",
+		RedisTimeout:         50 * time.Millisecond,
 		LogLevel:             slog.LevelInfo,
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -129,6 +134,16 @@ func TestValidValues(t *testing.T) {
 		{"duration go syntax", map[string]string{"DMS_TIMEOUT": "1m30s"}, func(c Config) (any, any) { return c.DMSTimeout, 90 * time.Second }},
 		{"duration seconds", map[string]string{"DMS_TIMEOUT": "600"}, func(c Config) (any, any) { return c.DMSTimeout, 10 * time.Minute }},
 		{"duration days", map[string]string{"LINK_TTL": "7d", "LINK_MAX_TTL": "30d"}, func(c Config) (any, any) { return c.LinkMaxTTL, 30 * 24 * time.Hour }},
+		{"redis", map[string]string{"REDIS_URL": "rediss://app:pw@r-bp1.redis.rds.aliyuncs.com:6380/3", "LINK_KEYS": "k1:" + key('a')}, func(c Config) (any, any) {
+			return c.RedisURL, "rediss://app:pw@r-bp1.redis.rds.aliyuncs.com:6380/3"
+		}},
+		{"redis prefix", map[string]string{"REDIS_KEY_PREFIX": "prod:dl:"}, func(c Config) (any, any) { return c.RedisKeyPrefix, "prod:dl:" }},
+		{"redis timeout", map[string]string{"REDIS_TIMEOUT": "200ms"}, func(c Config) (any, any) { return c.RedisTimeout, 200 * time.Millisecond }},
+		{"rate shares", map[string]string{"DMS_RATE_SHARES": "webhook:1, command:3,click:96"}, func(c Config) (any, any) {
+			return c.DMSRateShares, RateShares{Click: 96, Webhook: 1, Command: 3}
+		}},
+		{"announce dedupe", map[string]string{"ANNOUNCE_DEDUPE_CAPACITY": "500"}, func(c Config) (any, any) { return c.AnnounceDedupe, 500 }},
+		{"error ttl", map[string]string{"ERROR_CACHE_TTL": "2m"}, func(c Config) (any, any) { return c.ErrorTTL, 2 * time.Minute }},
 		{"duration spaces", map[string]string{"ANNOUNCE_WINDOW": " 2m "}, func(c Config) (any, any) { return c.AnnounceWindow, 2 * time.Minute }},
 		{"ttl equal max", map[string]string{"LINK_TTL": "24h", "LINK_MAX_TTL": "1d"}, func(c Config) (any, any) { return c.LinkTTL, 24 * time.Hour }},
 		{"tid", map[string]string{"DMS_TID": "1234567"}, func(c Config) (any, any) { return c.DMSTid, int64(1234567) }},
@@ -286,6 +301,19 @@ func TestBadValues(t *testing.T) {
 		{"webhook without base url", map[string]string{"DMS_WEBHOOK_TOKEN": "0123456789abcdef"}, "PUBLIC_BASE_URL"},
 		{"dingtalk command without base url", map[string]string{"DINGTALK_APP_SECRET": "x"}, "PUBLIC_BASE_URL"},
 		{"slack command without base url", map[string]string{"SLACK_SIGNING_SECRET": "x"}, "PUBLIC_BASE_URL"},
+		{"redis scheme", map[string]string{"REDIS_URL": "http://127.0.0.1:6379", "LINK_KEYS": "k1:" + key('a')}, "REDIS_URL"},
+		{"redis db", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/zero", "LINK_KEYS": "k1:" + key('a')}, "REDIS_URL"},
+		{"redis without link keys", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}, "REDIS_URL"},
+		{"redis prefix hash tag", map[string]string{"REDIS_KEY_PREFIX": "{app}:"}, "REDIS_KEY_PREFIX"},
+		{"redis prefix space", map[string]string{"REDIS_KEY_PREFIX": "my app:"}, "REDIS_KEY_PREFIX"},
+		{"redis timeout zero", map[string]string{"REDIS_TIMEOUT": "0"}, "REDIS_TIMEOUT"},
+		{"redis timeout long", map[string]string{"REDIS_TIMEOUT": "1m"}, "REDIS_TIMEOUT"},
+		{"error ttl zero", map[string]string{"ERROR_CACHE_TTL": "0"}, "ERROR_CACHE_TTL"},
+		{"announce dedupe zero", map[string]string{"ANNOUNCE_DEDUPE_CAPACITY": "0"}, "ANNOUNCE_DEDUPE_CAPACITY"},
+		{"shares missing class", map[string]string{"DMS_RATE_SHARES": "click:1,webhook:1"}, "DMS_RATE_SHARES"},
+		{"shares unknown class", map[string]string{"DMS_RATE_SHARES": "click:1,webhook:1,command:1,chat:1"}, "DMS_RATE_SHARES"},
+		{"shares twice", map[string]string{"DMS_RATE_SHARES": "click:1,click:2,webhook:1,command:1"}, "DMS_RATE_SHARES"},
+		{"shares zero", map[string]string{"DMS_RATE_SHARES": "click:0,webhook:1,command:1"}, "DMS_RATE_SHARES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -335,6 +363,10 @@ func TestSecretsNeverEchoed(t *testing.T) {
 		{"LARK_ROBOT_SECRET": marker},
 		{"DINGTALK_APP_SECRET": marker + "\x00"},
 		{"SLACK_SIGNING_SECRET": marker + "\nmore"},
+		{"REDIS_URL": "redis://:" + marker + "@h%zz:6379/0"},
+		{"REDIS_URL": "redis://:" + marker + "@host:6379/x"},
+		{"REDIS_URL": "http://:" + marker + "@host:6379/0"},
+		{"REDIS_URL": "redis://:" + marker + "@host:6379/0?dial_timeout=" + marker},
 	}
 	secret := map[string]bool{}
 	for _, v := range (Config{}).Variables() {

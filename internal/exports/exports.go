@@ -1,24 +1,29 @@
 // Package exports resolves a DMS data-export ticket to a download URL. It
 // caches answers for as long as the OSS URL stays valid, lets concurrent asks
-// for one ticket share one DMS call, retries throttling and transient failures
-// with jittered backoff inside the caller's deadline, and refuses URLs whose
-// scheme or host fail the allow-list (open-redirect prevention; see
-// ../shared/notes/peers-and-notifications.md §3).
+// for one ticket share one DMS call (within the process, and across instances
+// through a lease in the shared state), spends one DMS budget split between
+// caller classes, retries throttling and transient failures with jittered
+// backoff inside the caller's deadline, and refuses URLs whose scheme or host
+// fail the allow-list (open-redirect prevention).
 package exports
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
-	"golang.org/x/time/rate"
 
 	"github.com/dms-export-link/dms-export-link/internal/dms"
+	"github.com/dms-export-link/dms-export-link/internal/state"
 )
 
 // Client asks DMS for a ticket's download URL. Its errors are *dms.Error. It
@@ -31,17 +36,29 @@ type Client interface {
 type Options struct {
 	AllowedHosts      []string      // exact hosts or "*.suffix" patterns (lower-case); a URL's host must match one
 	AllowHTTPLoopback bool          // allow plain http (and any port) only when the host is a loopback IP or "localhost" (demo/tests)
-	CacheSize         int           // entries, LRU-evicted; default 10000
+	CacheSize         int           // entries of the default in-memory Store, LRU-evicted; default 10000
 	ExpiryMargin      time.Duration // drop a cached URL this long before the OSS URL expires; default 2m
 	FallbackTTL       time.Duration // cache life when the URL's expiry cannot be read; default 30s
 	NotReadyTTL       time.Duration // how long a "not ready yet" answer is reused; default 5s
+	ErrorTTL          time.Duration // how long DMS's unknown-ticket, failed-export and forbidden answers are reused; default 30s
 	MaxAttempts       int           // DMS tries per resolve; default 4
 	RetryBase         time.Duration // first backoff bound of full-jitter exponential backoff; default 100ms
 	RetryMax          time.Duration // largest backoff bound; default 2s
 	Reserve           time.Duration // time kept back from the caller's deadline to answer; default 150ms
 	CallTimeout       time.Duration // bound of one shared DMS call (all its tries); default 10s
-	RateLimit         float64       // DMS calls per second per instance; 0 = unlimited
+	RateLimit         float64       // DMS calls per second for all who share Store; 0 = unlimited
 	RateBurst         int           // limiter burst; default 1 when RateLimit is set
+	// Shares split RateLimit and RateBurst between caller classes, each
+	// class spending its own budget so none starves the others; nil =
+	// DefaultShares.
+	Shares map[Class]int
+	// Store is the state the Service shares with other instances: cached
+	// answers, leases, DMS budgets. nil = a Memory of CacheSize keys on Now.
+	Store state.Store
+	// Sealer, when set, encrypts and authenticates every cached answer
+	// before it reaches Store. Set it whenever Store is shared: the OSS URL
+	// is a bearer secret.
+	Sealer *Sealer
 	// Now is the clock for cache expiry (compared with the URL's wall-clock
 	// expiry); nil = time.Now. Deadlines and backoff sleeps follow the real
 	// clock because context deadlines do.
@@ -66,21 +83,63 @@ type Resolution struct {
 	Attempts int         // DMS calls this resolve made; 0 on hit/shared
 }
 
-// Service resolves tickets to URLs. It is safe for concurrent use.
-type Service struct {
-	client  Client
-	opts    Options
-	now     func() time.Time
-	rand    func() float64
-	cache   *lru.Cache[dms.Request, entry]
-	group   singleflight.Group
-	limiter *rate.Limiter // nil = unlimited
+// Class is who asks: each class spends its own share of the DMS budget.
+type Class string
+
+// The caller classes.
+const (
+	ClassClick   Class = "click"   // a person clicking a download link
+	ClassWebhook Class = "webhook" // a DMS message hook
+	ClassCommand Class = "command" // a chat command or the bearer-token API
+)
+
+// DefaultShares gives clicks, which people wait for, most of the budget.
+var DefaultShares = map[Class]int{ClassClick: 6, ClassWebhook: 2, ClassCommand: 2}
+
+type classKey struct{}
+
+// WithClass returns a context whose resolves spend class's budget; without
+// it a resolve counts as a click.
+func WithClass(ctx context.Context, class Class) context.Context {
+	return context.WithValue(ctx, classKey{}, class)
 }
 
-// entry is a cached answer and the clock reading at which it goes stale.
+func classOf(ctx context.Context) Class {
+	if c, ok := ctx.Value(classKey{}).(Class); ok {
+		return c
+	}
+	return ClassClick
+}
+
+// Service resolves tickets to URLs. It is safe for concurrent use.
+type Service struct {
+	client Client
+	opts   Options
+	now    func() time.Time
+	rand   func() float64
+	store  state.Store
+	seal   *Sealer // nil = answers stored as they are (a Store of this process)
+	group  singleflight.Group
+	limits map[Class]state.Limit // nil = unlimited
+}
+
+// entry is a cached answer, as stored: DMS's result or business error, and
+// the clock reading (Unix ms) at which it goes stale.
 type entry struct {
-	res   dms.Result
-	until time.Time
+	Ready     bool        `json:"r,omitempty"`
+	URL       string      `json:"u,omitempty"`
+	Tip       string      `json:"t,omitempty"`
+	RequestID string      `json:"q,omitempty"`
+	Err       *entryError `json:"e,omitempty"`
+	Until     int64       `json:"x"`
+}
+
+type entryError struct {
+	Kind       dms.Kind `json:"k"`
+	Code       string   `json:"c,omitempty"`
+	Message    string   `json:"m,omitempty"`
+	RequestID  string   `json:"q,omitempty"`
+	HTTPStatus int      `json:"s,omitempty"`
 }
 
 // outcome is what one shared call hands to every waiter.
@@ -88,6 +147,7 @@ type outcome struct {
 	res       dms.Result
 	attempts  int
 	fromCache bool // a previous call filled the cache just before this one started
+	remote    bool // another instance's call answered
 	err       error
 }
 
@@ -97,6 +157,7 @@ func New(c Client, o Options) *Service {
 	setDefault(&o.ExpiryMargin, 2*time.Minute)
 	setDefault(&o.FallbackTTL, 30*time.Second)
 	setDefault(&o.NotReadyTTL, 5*time.Second)
+	setDefault(&o.ErrorTTL, 30*time.Second)
 	setDefault(&o.MaxAttempts, 4)
 	setDefault(&o.RetryBase, 100*time.Millisecond)
 	setDefault(&o.RetryMax, 2*time.Second)
@@ -109,13 +170,39 @@ func New(c Client, o Options) *Service {
 	if s.rand == nil {
 		s.rand = rand.Float64
 	}
-	// New fails only for a size <= 0, which setDefault rules out.
-	s.cache, _ = lru.New[dms.Request, entry](o.CacheSize)
+	s.store = o.Store
+	if s.store == nil {
+		s.store = state.NewMemory(o.CacheSize, s.now)
+	}
+	s.seal = o.Sealer
 	if o.RateLimit > 0 {
 		setDefault(&o.RateBurst, 1)
-		s.limiter = rate.NewLimiter(rate.Limit(o.RateLimit), o.RateBurst)
+		s.limits = shareLimits(o.RateLimit, o.RateBurst, o.Shares)
 	}
 	return s
+}
+
+// shareLimits splits rate (per second) and burst between the classes by
+// weight. Rates are counted per 1000 s so fractions of a call per second
+// survive the whole numbers of state.Limit.
+func shareLimits(rate float64, burst int, shares map[Class]int) map[Class]state.Limit {
+	if len(shares) == 0 {
+		shares = DefaultShares
+	}
+	total := 0
+	for _, w := range shares {
+		total += max(w, 0)
+	}
+	out := make(map[Class]state.Limit, len(shares))
+	for class, w := range shares {
+		f := float64(max(w, 0)) / float64(max(total, 1))
+		out[class] = state.Limit{
+			Events: max(1, int(math.Round(rate*1000*f))),
+			Per:    1000 * time.Second,
+			Burst:  max(1, int(math.Round(float64(burst)*f))),
+		}
+	}
+	return out
 }
 
 func setDefault[T int | time.Duration](v *T, def T) {
@@ -125,18 +212,20 @@ func setDefault[T int | time.Duration](v *T, def T) {
 }
 
 // Resolve returns DMS's answer for req, from the cache when it is still
-// fresh, else from a DMS call shared with every concurrent resolve of req.
-// A ready URL has passed the redirect policy.
+// fresh, else from a DMS call shared with every concurrent resolve of req, in
+// this process and in every instance sharing the Store. A ready URL has
+// passed the redirect policy.
 //
-// Errors: *PolicyError when the URL fails the policy; *dms.Error otherwise.
-// Throttled, Unavailable and Timeout kinds mean retries ran out (Code
-// "LocalRateLimit" for this instance's own limiter). When ctx ends, or its
-// deadline minus Reserve passes, before the answer, Resolve returns a
-// KindTimeout error wrapping the context's cause; the shared call goes on for
-// the others. The returned Resolution carries Cache and Attempts on errors too.
+// Errors: *PolicyError when the URL fails the policy; *dms.Error otherwise
+// (from the cache too, for unknown tickets, failed exports and a forbidden
+// role). Throttled, Unavailable and Timeout kinds mean retries ran out (Code
+// "LocalRateLimit" for our own DMS budget). When ctx ends, or its deadline
+// minus Reserve passes, before the answer, Resolve returns a KindTimeout
+// error wrapping the context's cause; the shared call goes on for the
+// others. The returned Resolution carries Cache and Attempts on errors too.
 func (s *Service) Resolve(ctx context.Context, req dms.Request) (Resolution, error) {
-	if res, ok := s.cached(req); ok {
-		return Resolution{Result: res, Cache: CacheHit}, nil
+	if res, err, ok := s.cached(ctx, req); ok {
+		return Resolution{Result: res, Cache: CacheHit}, err
 	}
 
 	if ctx.Err() != nil {
@@ -173,7 +262,10 @@ func (s *Service) Resolve(ctx context.Context, req dms.Request) (Resolution, err
 		res := Resolution{Result: o.res, Cache: CacheShared}
 		if leader.Load() {
 			res.Cache, res.Attempts = CacheMiss, o.attempts
-			if o.fromCache {
+			switch {
+			case o.remote:
+				res.Cache = CacheShared
+			case o.fromCache:
 				res.Cache = CacheHit
 			}
 		}
@@ -202,30 +294,85 @@ func flightKey(req dms.Request) string {
 	return strconv.FormatInt(req.Tid, 10) + "/" + strconv.FormatInt(req.OrderID, 10) + "/" + req.Region
 }
 
-// cached returns a fresh cached answer for req.
-func (s *Service) cached(req dms.Request) (dms.Result, bool) {
-	e, ok := s.cache.Get(req)
-	if !ok || !s.now().Before(e.until) {
-		return dms.Result{}, false
-	}
-	return e.res, true
+// Store keys of one ticket share a hash tag, so they live in one Redis
+// Cluster slot.
+func ticketKey(req dms.Request, what string) string {
+	return "{ticket:" + strconv.FormatInt(req.Tid, 10) + ":" + strconv.FormatInt(req.OrderID, 10) + "}:" + req.Region + ":" + what
 }
+
+// budgetKey names the DMS budget of a caller class.
+func budgetKey(c Class) string { return "dms-budget:" + string(c) }
+
+// cached returns a fresh cached answer for req: a result, or a DMS business
+// error. Anything unreadable (another key's seal, a damaged value) is a miss.
+func (s *Service) cached(ctx context.Context, req dms.Request) (dms.Result, error, bool) {
+	key := ticketKey(req, "answer")
+	b, ok, err := s.store.Get(ctx, key)
+	if err != nil || !ok {
+		return dms.Result{}, nil, false
+	}
+	if s.seal != nil {
+		if b, ok = s.seal.open(key, b); !ok {
+			return dms.Result{}, nil, false
+		}
+	}
+	var e entry
+	if json.Unmarshal(b, &e) != nil || !s.now().Before(time.UnixMilli(e.Until)) {
+		return dms.Result{}, nil, false
+	}
+	if e.Err != nil {
+		return dms.Result{}, &dms.Error{Kind: e.Err.Kind, Code: e.Err.Code, Message: e.Err.Message,
+			RequestID: e.Err.RequestID, HTTPStatus: e.Err.HTTPStatus}, true
+	}
+	return dms.Result{RequestID: e.RequestID, Ready: e.Ready, URL: e.URL, TipMessage: e.Tip}, nil, true
+}
+
+// Polling bounds of a resolve waiting for another instance's DMS call.
+const (
+	pollFirst = 5 * time.Millisecond
+	pollMax   = 100 * time.Millisecond
+)
 
 // flight is the shared call for req. It runs on a context detached from the
 // leader's cancellation, so the leader going away does not fail the others.
+// Across instances it takes req's lease before asking DMS; while another
+// instance holds it, it polls the cache for that instance's answer, and takes
+// the lease over if it expires (its holder died) before an answer comes.
 func (s *Service) flight(ctx context.Context, req dms.Request, end time.Time) outcome {
-	// A call that finished between the caller's cache check and this flight
-	// already has the answer. Inside the flight nothing else writes req's
-	// entry, so a stale one can be removed safely.
-	if res, ok := s.cached(req); ok {
-		return outcome{res: res, fromCache: true}
-	}
-	s.cache.Remove(req)
-
 	fctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), end)
 	defer cancel()
+	// A call that finished between the caller's cache check and this flight
+	// already has the answer.
+	if res, err, ok := s.cached(fctx, req); ok {
+		return outcome{res: res, err: err, fromCache: true}
+	}
+
+	lease, token := ticketKey(req, "lease"), leaseToken()
+	for wait := pollFirst; ; wait = min(2*wait, pollMax) {
+		// A store error counts as holding the lease: without shared state
+		// this instance asks for itself.
+		if won, err := s.store.SetNX(fctx, lease, token, max(time.Until(end), time.Millisecond)); won || err != nil {
+			break
+		}
+		if !sleepCtx(fctx, wait) {
+			return outcome{err: timeoutError(context.DeadlineExceeded), remote: true}
+		}
+		if res, err, ok := s.cached(fctx, req); ok {
+			return outcome{res: res, err: err, fromCache: true, remote: true}
+		}
+	}
+	defer func() { _ = s.store.DeleteIf(context.WithoutCancel(fctx), lease, token) }()
+	// The previous holder may have answered between our last look and its
+	// release of the lease.
+	if res, err, ok := s.cached(fctx, req); ok {
+		return outcome{res: res, err: err, fromCache: true, remote: true}
+	}
+
 	res, attempts, err := s.call(fctx, req, end)
 	if err != nil {
+		if cacheable(err) {
+			s.remember(fctx, req, dms.Result{}, err)
+		}
 		return outcome{attempts: attempts, err: err}
 	}
 	if !res.Ready {
@@ -233,23 +380,77 @@ func (s *Service) flight(ctx context.Context, req dms.Request, end time.Time) ou
 	} else if err := checkURL(res.URL, s.opts.AllowedHosts, s.opts.AllowHTTPLoopback); err != nil {
 		return outcome{attempts: attempts, err: err}
 	}
-	s.store(req, res)
+	s.remember(fctx, req, res, nil)
 	return outcome{res: res, attempts: attempts}
 }
 
-// store caches res until the URL's expiry minus the margin, FallbackTTL when
-// that is unknown, or NotReadyTTL for "no file yet".
-func (s *Service) store(req dms.Request, res dms.Result) {
+// leaseToken identifies one lease holder, so it releases only its own lease.
+func leaseToken() []byte {
+	var b [12]byte
+	_, _ = crand.Read(b[:])
+	return []byte(hex.EncodeToString(b[:]))
+}
+
+// cacheable reports DMS answers that stay true for a while: an unknown
+// ticket, a failed export, a role DMS refuses. Caching them keeps a bad link
+// clicked in a loop from spending the DMS budget.
+func cacheable(err error) bool {
+	e, ok := errors.AsType[*dms.Error](err)
+	return ok && (e.Kind == dms.KindNotFound || e.Kind == dms.KindBusiness || e.Kind == dms.KindForbidden)
+}
+
+// remember caches res until the URL's expiry minus the margin, FallbackTTL
+// when that is unknown, NotReadyTTL for "no file yet", or ErrorTTL for a
+// cacheable error. A failing store only costs the next resolve a DMS call.
+func (s *Service) remember(ctx context.Context, req dms.Request, res dms.Result, err error) {
 	now := s.now()
+	e := entry{Ready: res.Ready, URL: res.URL, Tip: res.TipMessage, RequestID: res.RequestID}
 	until := now.Add(s.opts.NotReadyTTL)
-	if res.Ready {
+	switch de, _ := errors.AsType[*dms.Error](err); {
+	case de != nil:
+		until = now.Add(s.opts.ErrorTTL)
+		e.Err = &entryError{Kind: de.Kind, Code: de.Code, Message: de.Message, RequestID: de.RequestID, HTTPStatus: de.HTTPStatus}
+	case res.Ready:
 		until = now.Add(s.opts.FallbackTTL)
 		if exp, ok := ParseExpiry(res.URL); ok {
 			until = exp.Add(-s.opts.ExpiryMargin)
 		}
 	}
-	if until.After(now) {
-		s.cache.Add(req, entry{res: res, until: until})
+	ttl := until.Sub(now)
+	if ttl <= 0 {
+		return
+	}
+	e.Until = until.UnixMilli()
+	b, jerr := json.Marshal(e)
+	if jerr != nil {
+		return
+	}
+	key := ticketKey(req, "answer")
+	if s.seal != nil {
+		b = s.seal.seal(key, b)
+	}
+	_ = s.store.Set(ctx, key, b, ttl)
+}
+
+// spend takes one DMS call from the caller class's budget, waiting for it
+// when that fits before end.
+func (s *Service) spend(ctx context.Context, end time.Time) error {
+	class := classOf(ctx)
+	l, ok := s.limits[class]
+	if !ok {
+		return nil
+	}
+	for {
+		d, err := s.store.Allow(ctx, budgetKey(class), l)
+		if err != nil || d.Allowed {
+			return nil // no budget to consult is no reason to fail a click
+		}
+		if time.Now().Add(d.RetryAfter).After(end) {
+			return fmt.Errorf("the %s share of DMS_RATE_LIMIT is spent for %v", class, d.RetryAfter.Round(time.Millisecond))
+		}
+		if !sleepCtx(ctx, d.RetryAfter) {
+			return context.Cause(ctx)
+		}
 	}
 }
 
@@ -271,11 +472,9 @@ func (s *Service) call(ctx context.Context, req dms.Request, end time.Time) (dms
 				break
 			}
 		}
-		if s.limiter != nil {
-			if err := s.limiter.Wait(ctx); err != nil {
-				return dms.Result{}, attempts, &dms.Error{Kind: dms.KindThrottled, Code: "LocalRateLimit",
-					Message: "local DMS call rate exceeded", Err: err}
-			}
+		if err := s.spend(ctx, end); err != nil {
+			return dms.Result{}, attempts, &dms.Error{Kind: dms.KindThrottled, Code: "LocalRateLimit",
+				Message: "DMS call budget spent", Err: err}
 		}
 		start := time.Now()
 		res, err := s.client.DownloadURL(ctx, req)

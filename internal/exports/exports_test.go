@@ -97,8 +97,8 @@ func TestResolveCacheLifetime(t *testing.T) {
 			}
 			resolve(CacheMiss, 1)
 			if tt.life == 0 {
-				if n := s.cache.Len(); n != 0 {
-					t.Errorf("cache holds %d entries, want none for an answer already stale", n)
+				if _, ok, _ := s.store.Get(context.Background(), ticketKey(ticket, "answer")); ok {
+					t.Error("the store holds an answer already stale")
 				}
 				resolve(CacheMiss, 2)
 				return
@@ -111,28 +111,58 @@ func TestResolveCacheLifetime(t *testing.T) {
 	}
 }
 
-func TestResolveDoesNotCacheErrors(t *testing.T) {
+func TestResolveCachesOnlyLastingErrors(t *testing.T) {
 	t.Parallel()
-	clock := newClock()
-	url := v1URL("a", clock.Now().Add(time.Hour))
-	fc := &fakeClient{script: func(_ context.Context, n int, _ dms.Request) (dms.Result, error) {
-		if n == 1 {
-			return dms.Result{}, &dms.Error{Kind: dms.KindBusiness, Code: "UnknownError"}
-		}
-		return ready(url), nil
-	}}
-	s := New(fc, Options{AllowedHosts: testAllowed, Now: clock.Now})
-	if _, err := s.Resolve(context.Background(), ticket); err == nil {
-		t.Fatal("first Resolve succeeded, want the business error")
+	const errorTTL = 30 * time.Second
+	for _, tt := range []struct {
+		err    *dms.Error
+		cached bool
+	}{
+		{&dms.Error{Kind: dms.KindBusiness, Code: "UnknownError", Message: "export failed", RequestID: "R1"}, true},
+		{&dms.Error{Kind: dms.KindNotFound, Code: "InvalidOrderId"}, true},
+		{&dms.Error{Kind: dms.KindForbidden, Code: "Forbidden.RAM", HTTPStatus: 403}, true},
+		{&dms.Error{Kind: dms.KindBadRequest, Code: "InvalidParameter"}, false},
+		{&dms.Error{Kind: dms.KindAuth, Code: "InvalidAccessKeyId.NotFound"}, false},
+		{&dms.Error{Kind: dms.KindMalformed}, false},
+	} {
+		t.Run(tt.err.Kind.String(), func(t *testing.T) {
+			t.Parallel()
+			clock := newClock()
+			url := v1URL("a", clock.Now().Add(time.Hour))
+			fc := &fakeClient{script: func(_ context.Context, n int, _ dms.Request) (dms.Result, error) {
+				if n == 1 {
+					return dms.Result{}, tt.err
+				}
+				return ready(url), nil
+			}}
+			s := New(fc, Options{AllowedHosts: testAllowed, Now: clock.Now, ErrorTTL: errorTTL, MaxAttempts: 1})
+			if _, err := s.Resolve(context.Background(), ticket); err == nil {
+				t.Fatal("first Resolve succeeded, want the error")
+			}
+			got, err := s.Resolve(context.Background(), ticket)
+			if !tt.cached {
+				if err != nil || got.Result.URL != url || got.Cache != CacheMiss {
+					t.Fatalf("second Resolve = %+v, %v; want a fresh miss with the URL", got, err)
+				}
+				fc.wantCalls(t, 2)
+				return
+			}
+			var de *dms.Error
+			if !errors.As(err, &de) || got.Cache != CacheHit {
+				t.Fatalf("second Resolve = %+v, %v; want the cached error as a hit", got, err)
+			}
+			want := *tt.err
+			if *de != want {
+				t.Errorf("cached error = %+v, want %+v", *de, want)
+			}
+			fc.wantCalls(t, 1)
+			clock.Advance(errorTTL)
+			if got, err := s.Resolve(context.Background(), ticket); err != nil || got.Result.URL != url {
+				t.Fatalf("after ERROR_CACHE_TTL: %+v, %v; want DMS asked again", got, err)
+			}
+			fc.wantCalls(t, 2)
+		})
 	}
-	got, err := s.Resolve(context.Background(), ticket)
-	if err != nil {
-		t.Fatalf("second Resolve: %v", err)
-	}
-	if got.Result.URL != url || got.Cache != CacheMiss {
-		t.Errorf("second Resolve = %+v, want a fresh miss with the URL", got)
-	}
-	fc.wantCalls(t, 2)
 }
 
 func TestResolveKeysOnWholeRequest(t *testing.T) {
@@ -430,12 +460,6 @@ func TestResolveCacheIsBounded(t *testing.T) {
 		if _, err := s.Resolve(context.Background(), dms.Request{OrderID: int64(i + 1), Region: "cn-hangzhou"}); err != nil {
 			t.Fatalf("Resolve %d: %v", i, err)
 		}
-		if got := s.cache.Len(); got > size {
-			t.Fatalf("after %d keys the cache holds %d entries, limit %d", i+1, got, size)
-		}
-	}
-	if got := s.cache.Len(); got != size {
-		t.Errorf("cache Len() = %d, want %d", got, size)
 	}
 	// The most recent key is still cached, the first one was evicted.
 	if got, _ := s.Resolve(context.Background(), dms.Request{OrderID: keys, Region: "cn-hangzhou"}); got.Cache != CacheHit {

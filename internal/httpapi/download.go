@@ -76,15 +76,33 @@ func (a *API) tidOf(tid int64) int64 {
 	return a.deps.DefaultTid
 }
 
-// resolve asks the resolver and records what happened for the log line.
+// resolve asks the resolver for the operation's class of the DMS budget and
+// records what happened for the log line.
 func (a *API) resolve(c *call, req dms.Request) (dms.Result, error) {
-	res, err := a.deps.Resolver.Resolve(c.r.Context(), req)
+	ctx := exports.WithClass(c.r.Context(), budgetClass(c))
+	res, err := a.deps.Resolver.Resolve(ctx, req)
 	c.cache, c.attempts = res.Cache, res.Attempts
 	c.dmsReqID = res.Result.RequestID
 	if de, ok := err.(*dms.Error); ok && de.RequestID != "" {
 		c.dmsReqID = de.RequestID
 	}
 	return res.Result, err
+}
+
+// budgetClass is whose share of the DMS budget a request spends: people
+// clicking links, DMS's webhook, or commands (chat bots and the bearer API).
+func budgetClass(c *call) exports.Class {
+	op := ""
+	if c.route != nil {
+		op = c.route.Operation.OperationID
+	}
+	switch op {
+	case "downloadExport":
+		return exports.ClassClick
+	case "receiveDmsWebhook":
+		return exports.ClassWebhook
+	}
+	return exports.ClassCommand
 }
 
 func (a *API) notReady(tip string) *problem {

@@ -60,6 +60,11 @@ type Deps struct {
 	Logger        *slog.Logger
 	Now           func() time.Time
 
+	// StateLabel names the configured shared state for the request log
+	// (state.LabelRedis or state.LabelMemory, the default); a request whose
+	// state operations fell back is logged state.LabelDegraded.
+	StateLabel string
+
 	Announcer          *notify.Announcer // posts "export ready" to the chat robots; nil or no robots = the DMS webhook announces nothing
 	WebhookToken       string            // DMS_WEBHOOK_TOKEN; "" = receiveDmsWebhook is refused
 	DingTalkAppSecret  string            // DINGTALK_APP_SECRET; "" = dingtalkCommand is refused
@@ -122,6 +127,9 @@ func New(d Deps) (*API, error) {
 	if a.deps.DingTalkWindow <= 0 {
 		a.deps.DingTalkWindow = notify.DefaultDingTalkWindow
 	}
+	if a.deps.StateLabel == "" {
+		a.deps.StateLabel = state.LabelMemory
+	}
 	if a.deps.NotReadyRetry <= 0 {
 		a.deps.NotReadyRetry = 5 * time.Second
 	}
@@ -159,12 +167,15 @@ type call struct {
 	previewBot bool
 	asker      []any  // who sent a chat command, from where
 	caller     string // fingerprint of the bearer token used
+	usage      *state.Usage
 }
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := a.now()
 	sw := &statusWriter{ResponseWriter: w}
-	c := &call{w: sw, r: r, id: requestID(r)}
+	ctx, usage := state.WithUsage(r.Context())
+	r = r.WithContext(ctx)
+	c := &call{w: sw, r: r, id: requestID(r), usage: usage}
 	sw.Header().Set("X-Request-Id", c.id)
 	p := a.serve(c)
 	switch {
@@ -434,6 +445,7 @@ func (a *API) logRequest(c *call, status int, start time.Time) {
 		slog.Int("status", status),
 		slog.String("outcome", c.outcome),
 		slog.Float64("latencyMs", float64(a.now().Sub(start).Microseconds())/1000),
+		slog.String("state", c.usage.Label(a.deps.StateLabel)),
 	)
 	if c.orderID != 0 {
 		attrs = append(attrs, slog.Int64("orderId", c.orderID))

@@ -20,7 +20,9 @@ import (
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/exports"
 	"github.com/dms-export-link/dms-export-link/internal/links"
+	"github.com/dms-export-link/dms-export-link/internal/redistest"
 	"github.com/dms-export-link/dms-export-link/internal/secrettest"
+	"github.com/dms-export-link/dms-export-link/internal/state"
 )
 
 // Sample tickets every harness holds.
@@ -71,6 +73,9 @@ type harnessOptions struct {
 	deadline time.Duration
 	// quiet sends the logs to io.Discard (benchmarks); no log is checked.
 	quiet bool
+	// redis shares the exports state on this server, as REDIS_URL does,
+	// with the fallback to memory and answers sealed under the link keys.
+	redis *redistest.Server
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -130,6 +135,12 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	if !o.noKeys {
 		keys = []links.Key{{ID: "k1", Secret: []byte(secrettest.Random(32))}}
 	}
+	stateLabel := ""
+	if o.redis != nil {
+		eo.Store, eo.Sealer = redisState(t, o.redis, logger)
+		stateLabel = state.LabelRedis
+		h.secrets = append(h.secrets, o.redis.Password)
+	}
 	h.signer = &links.Signer{Keys: keys, MaxTTL: 30 * 24 * time.Hour}
 	h.token = "tok-" + secrettest.Random(20)
 	// The server's address is known before the handler exists, so minted
@@ -148,6 +159,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		LinkTTL:       7 * 24 * time.Hour,
 		NotReadyRetry: 5 * time.Second,
 		Logger:        logger,
+		StateLabel:    stateLabel,
 	}
 	if o.deps != nil {
 		o.deps(&deps)
@@ -182,6 +194,24 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		t.Cleanup(h.checkLogs)
 	}
 	return h
+}
+
+// redisState is what main builds for REDIS_URL: Redis with a fallback to
+// this instance's memory, answers sealed under a key of the ring. Every
+// harness on one server seals with the same key, as instances of one
+// deployment do.
+func redisState(t testing.TB, srv *redistest.Server, logger *slog.Logger) (state.Store, *exports.Sealer) {
+	t.Helper()
+	r, err := state.NewRedis(state.RedisOptions{URL: srv.URL, Prefix: "dms-export-link:", Timeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	sealer, err := exports.NewSealer([]exports.SealKey{{ID: "k1", Secret: []byte(srv.Addr + "-shared-secret-of-the-deployment")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state.NewFallback(r, state.NewMemory(0, nil), logger), sealer
 }
 
 // withDeadline serves h.api under a context deadline d after the request

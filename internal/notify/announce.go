@@ -2,12 +2,15 @@ package notify
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/hex"
 	"errors"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/simplelru"
+	"github.com/dms-export-link/dms-export-link/internal/state"
 )
 
 // Defaults for the zero fields of an [Announcer].
@@ -26,7 +29,8 @@ type Delivery struct {
 }
 
 // Announcer sends each ticket's announcement to every robot, once per ticket
-// per Window, even when DMS delivers the same webhook several times.
+// per Window, even when DMS delivers the same webhook several times, to one
+// instance or to several (with a shared Store).
 //
 // The fields are configuration: set them before the first Announce and do not
 // change them afterwards. The zero values of the numeric fields mean the
@@ -35,21 +39,22 @@ type Announcer struct {
 	Robots      []Robot
 	MaxAttempts int           // Send calls per robot per announcement, at least 1
 	RetryBase   time.Duration // wait before the 2nd attempt; doubled for each further one
-	Window      time.Duration // how long a delivered announcement suppresses repeats
-	Capacity    int           // how many tickets are remembered; the least recently seen are forgotten first
-	Now         func() time.Time
-	Logger      *slog.Logger
+	Window      time.Duration // how long a delivery to a robot suppresses repeats to it
+	Capacity    int           // keys of the default in-memory Store; the least recently used are forgotten first
+	// Store remembers, per ticket, which announcement is in flight (SET NX,
+	// until the Announce's deadline) and which robots received it (for the
+	// window). nil = a Memory of Capacity keys, this instance only.
+	Store  state.Store
+	Now    func() time.Time
+	Logger *slog.Logger
 
-	mu   sync.Mutex
-	seen *simplelru.LRU[int64, *announcement]
+	once  sync.Once
+	store state.Store
 }
 
-// announcement is what is remembered about one ticket.
-type announcement struct {
-	at        time.Time // when it was first attempted; the window starts here
-	delivered []bool    // per index of Robots
-	inFlight  bool
-}
+// inFlightFor bounds the in-flight marker of an Announce without deadline;
+// an instance that dies while announcing holds the ticket no longer.
+const inFlightFor = time.Minute
 
 // Announce sends m to every robot that has not yet received it for
 // m.OrderID within the window, all robots concurrently, retrying failures with
@@ -66,12 +71,13 @@ func (a *Announcer) Announce(ctx context.Context, m Message) (deliveries []Deliv
 	if len(a.Robots) == 0 {
 		return nil, false
 	}
-	rec, pending, duplicate := a.claim(m.OrderID)
+	pending, release, duplicate := a.claim(ctx, m.OrderID)
 	if duplicate {
 		a.logger().LogAttrs(ctx, slog.LevelInfo, "announcement suppressed as duplicate",
 			slog.Int64("orderId", m.OrderID))
 		return nil, true
 	}
+	defer release()
 
 	deliveries = make([]Delivery, len(pending))
 	var wg sync.WaitGroup
@@ -80,7 +86,7 @@ func (a *Announcer) Announce(ctx context.Context, m Message) (deliveries []Deliv
 	}
 	wg.Wait()
 
-	a.settle(m.OrderID, rec, pending, deliveries)
+	a.settle(ctx, m.OrderID, pending, deliveries)
 	for _, d := range deliveries {
 		level, msg := slog.LevelInfo, "announcement delivered"
 		attrs := []slog.Attr{slog.Int64("orderId", m.OrderID), slog.String("robot", d.Robot), slog.Int("attempts", d.Attempts)}
@@ -93,57 +99,68 @@ func (a *Announcer) Announce(ctx context.Context, m Message) (deliveries []Deliv
 	return deliveries, false
 }
 
-// claim finds or creates the ticket's record, marks it in flight and returns
-// the indexes of the robots still to be sent to.
-func (a *Announcer) claim(orderID int64) (rec *announcement, pending []int, duplicate bool) {
-	now := a.now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.seen == nil {
-		a.seen, _ = simplelru.NewLRU[int64, *announcement](a.capacity(), nil)
+// Keys of one ticket share a hash tag (one Redis Cluster slot).
+func announceKey(orderID int64, what string) string {
+	return "{announce:" + strconv.FormatInt(orderID, 10) + "}:" + what
+}
+
+// robotKey marks one robot as delivered; the index keeps two robots of one
+// kind apart.
+func (a *Announcer) robotKey(orderID int64, idx int) string {
+	return announceKey(orderID, "robot:"+strconv.Itoa(idx)+":"+a.Robots[idx].Name())
+}
+
+// claim marks the ticket in flight (SET NX, so one instance at a time) and
+// returns the indexes of the robots still to be sent to, with the release of
+// the mark. A store that fails is no reason not to announce.
+func (a *Announcer) claim(ctx context.Context, orderID int64) (pending []int, release func(), duplicate bool) {
+	st := a.stateStore()
+	hold := inFlightFor
+	if dl, ok := ctx.Deadline(); ok {
+		hold = max(time.Until(dl), time.Millisecond)
 	}
-	rec, ok := a.seen.Get(orderID)
-	if ok && now.Sub(rec.at) >= a.window() {
-		a.seen.Remove(orderID)
-		ok = false
-	}
-	if !ok {
-		rec = &announcement{at: now, delivered: make([]bool, len(a.Robots))}
-		a.seen.Add(orderID, rec)
-	}
-	if rec.inFlight {
+	key, token := announceKey(orderID, "in-flight"), claimToken()
+	if won, err := st.SetNX(ctx, key, token, hold); !won && err == nil {
 		return nil, nil, true
 	}
-	for i, done := range rec.delivered {
-		if !done {
+	release = func() { _ = st.DeleteIf(context.WithoutCancel(ctx), key, token) }
+	for i := range a.Robots {
+		if _, done, err := st.Get(ctx, a.robotKey(orderID, i)); !done || err != nil {
 			pending = append(pending, i)
 		}
 	}
 	if len(pending) == 0 {
+		release()
 		return nil, nil, true
 	}
-	rec.inFlight = true
-	return rec, pending, false
+	return pending, release, false
 }
 
-// settle records the robots that received the message. A record with no
-// delivery at all is dropped, so the ticket counts as never announced.
-func (a *Announcer) settle(orderID int64, rec *announcement, pending []int, deliveries []Delivery) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	rec.inFlight = false
-	anyDelivered := false
+// settle marks the robots that received the message for the window. Robots
+// that failed are left unmarked, so a redelivery tries them again.
+func (a *Announcer) settle(ctx context.Context, orderID int64, pending []int, deliveries []Delivery) {
+	st := a.stateStore()
 	for i, idx := range pending {
 		if deliveries[i].Err == nil {
-			rec.delivered[idx] = true
+			_ = st.Set(context.WithoutCancel(ctx), a.robotKey(orderID, idx), []byte("1"), a.window())
 		}
 	}
-	for _, done := range rec.delivered {
-		anyDelivered = anyDelivered || done
-	}
-	if cur, ok := a.seen.Peek(orderID); !anyDelivered && ok && cur == rec {
-		a.seen.Remove(orderID)
-	}
+}
+
+func claimToken() []byte {
+	var b [12]byte
+	_, _ = crand.Read(b[:])
+	return []byte(hex.EncodeToString(b[:]))
+}
+
+func (a *Announcer) stateStore() state.Store {
+	a.once.Do(func() {
+		a.store = a.Store
+		if a.store == nil {
+			a.store = state.NewMemory(a.capacity(), a.Now)
+		}
+	})
+	return a.store
 }
 
 // deliver sends m on r, retrying what can succeed on retry.
