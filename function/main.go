@@ -178,8 +178,10 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		CommandRate:        cfg.CommandRateLimit,
 		WebhookMaxAge:      cfg.WebhookMaxAge,
 		AnnounceRate:       cfg.AnnounceRate,
-		State:              state.NewMemory(0, nil),
-		StateShared:        getenv("FC_RUNTIME_API") == "", // a local server is the only instance
+		State:              shared.handler,
+		// Revocations must reach every instance: Redis, or a local server,
+		// which is the only instance there is.
+		StateShared: cfg.RedisURL != "" || getenv("FC_RUNTIME_API") == "",
 	}
 	return func() (http.Handler, error) {
 		if err := client.Prime(); err != nil {
@@ -272,6 +274,7 @@ type sharedState struct {
 	label    string          // state.LabelRedis or state.LabelMemory, logged per request
 	cache    state.Store     // exports: answers, leases, DMS budgets
 	announce state.Store     // the Announcer's marks
+	handler  state.Store     // httpapi: replay memory, command and announcement budgets, revocations
 	sealer   *exports.Sealer // seals answers bound for Redis
 	close    func()
 }
@@ -301,6 +304,7 @@ func newSharedState(cfg config.Config, logger *slog.Logger) (sharedState, error)
 		label:    state.LabelRedis,
 		cache:    cache,
 		announce: cache.WithBackup(state.NewMemory(cfg.AnnounceDedupe, nil)),
+		handler:  cache.WithBackup(state.NewMemory(0, nil)),
 		sealer:   sealer,
 		close:    func() { _ = r.Close() },
 	}, nil

@@ -76,6 +76,9 @@ type harnessOptions struct {
 	// redis shares the exports state on this server, as REDIS_URL does,
 	// with the fallback to memory and answers sealed under the link keys.
 	redis *redistest.Server
+	// redisTimeout bounds each Redis operation (0 = 50ms, REDIS_TIMEOUT's
+	// default); tests that must not fall back on a loaded machine raise it.
+	redisTimeout time.Duration
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -137,7 +140,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	}
 	stateLabel := ""
 	if o.redis != nil {
-		eo.Store, eo.Sealer = redisState(t, o.redis, logger)
+		eo.Store, eo.Sealer = redisState(t, o.redis, logger, o.redisTimeout)
 		stateLabel = state.LabelRedis
 		h.secrets = append(h.secrets, o.redis.Password)
 	}
@@ -160,6 +163,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		NotReadyRetry: 5 * time.Second,
 		Logger:        logger,
 		StateLabel:    stateLabel,
+		State:         eo.Store, // nil without redis: the handler's own memory
 	}
 	if o.deps != nil {
 		o.deps(&deps)
@@ -200,9 +204,12 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 // this instance's memory, answers sealed under a key of the ring. Every
 // harness on one server seals with the same key, as instances of one
 // deployment do.
-func redisState(t testing.TB, srv *redistest.Server, logger *slog.Logger) (state.Store, *exports.Sealer) {
+func redisState(t testing.TB, srv *redistest.Server, logger *slog.Logger, timeout time.Duration) (state.Store, *exports.Sealer) {
 	t.Helper()
-	r, err := state.NewRedis(state.RedisOptions{URL: srv.URL, Prefix: "dms-export-link:", Timeout: 50 * time.Millisecond})
+	if timeout <= 0 {
+		timeout = 50 * time.Millisecond
+	}
+	r, err := state.NewRedis(state.RedisOptions{URL: srv.URL, Prefix: "dms-export-link:", Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}

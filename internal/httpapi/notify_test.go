@@ -39,17 +39,26 @@ type notifyHarness struct {
 	announcer    *notify.Announcer
 	clock        *testClock
 	webhookToken string
-	dingSecret   string // DINGTALK_APP_SECRET
-	slackSecret  string // SLACK_SIGNING_SECRET
+	dingSecret   string    // DINGTALK_APP_SECRET
+	slackSecret  string    // SLACK_SIGNING_SECRET
+	robotSecrets [2]string // DINGTALK_ROBOT_SECRET, LARK_ROBOT_SECRET
 
-	mu     sync.Mutex
-	usedMs map[int64]bool // DingTalk signs each message at its own millisecond
+	stamps *stamps // shared by twins: one DingTalk robot signs them all
+}
+
+// stamps are the milliseconds DingTalk has signed a message at.
+type stamps struct {
+	mu   sync.Mutex
+	used map[int64]bool
 }
 
 type notifyOptions struct {
 	harnessOptions
 	noRobots bool
 	deps     func(*Deps) // applied after the notification settings
+	// twin makes a second instance of the same deployment: its secrets, its
+	// robots (the same fakes), and, with harnessOptions.redis, its state.
+	twin *notifyHarness
 }
 
 func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
@@ -59,13 +68,21 @@ func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
 		webhookToken: "hook-" + secrettest.Random(24),
 		dingSecret:   secrettest.Random(32),
 		slackSecret:  secrettest.Random(32),
-		usedMs:       map[int64]bool{},
+		stamps:       &stamps{used: map[int64]bool{}},
 	}
-	dingRobotSecret, larkSecret := "SEC"+secrettest.Random(40), secrettest.Random(24)
+	n.robotSecrets = [2]string{"SEC" + secrettest.Random(40), secrettest.Random(24)}
+	if tw := o.twin; tw != nil {
+		n.webhookToken, n.dingSecret, n.slackSecret, n.robotSecrets, n.stamps = tw.webhookToken, tw.dingSecret, tw.slackSecret, tw.robotSecrets, tw.stamps
+	}
+	dingRobotSecret, larkSecret := n.robotSecrets[0], n.robotSecrets[1]
 	hc := &http.Client{Timeout: 5 * time.Second}
 	n.announcer = &notify.Announcer{MaxAttempts: 3, RetryBase: time.Millisecond, Window: 10 * time.Minute, Now: n.clock.Now}
-	if !o.noRobots {
+	if o.twin != nil {
+		n.fakes = o.twin.fakes
+	} else if !o.noRobots {
 		n.fakes = []*robotfake.Fake{robotfake.NewDingTalk(t, dingRobotSecret), robotfake.NewLark(t, larkSecret), robotfake.NewWeCom(t), robotfake.NewSlack(t)}
+	}
+	if len(n.fakes) > 0 {
 		n.announcer.Robots = []notify.Robot{
 			notify.NewDingTalk(n.fakes[0].URL(), dingRobotSecret, hc, nil),
 			notify.NewLark(n.fakes[1].URL(), larkSecret, hc, nil),
@@ -76,6 +93,7 @@ func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
 	ho := o.harnessOptions
 	ho.deps = func(d *Deps) {
 		n.announcer.Logger = d.Logger
+		n.announcer.Store = d.State // nil without redis: the Announcer's own memory
 		d.Announcer = n.announcer
 		d.WebhookToken = n.webhookToken
 		d.DingTalkAppSecret = n.dingSecret
@@ -504,13 +522,13 @@ func (n *notifyHarness) dingTalk(body, secret string, ts time.Time) *response {
 
 // dingTalkHeader signs a DingTalk outgoing-robot request at ts.
 func (n *notifyHarness) dingTalkHeader(secret string, ts time.Time) http.Header {
-	n.mu.Lock()
+	n.stamps.mu.Lock()
 	ms := ts.UnixMilli()
-	for n.usedMs[ms] {
+	for n.stamps.used[ms] {
 		ms++
 	}
-	n.usedMs[ms] = true
-	n.mu.Unlock()
+	n.stamps.used[ms] = true
+	n.stamps.mu.Unlock()
 	return http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Timestamp": {fmt.Sprint(ms)}, "Sign": {dingTalkSign(secret, ms)}}
 }
 
