@@ -55,7 +55,7 @@ func startDemo(getenv func(string) string, stdout io.Writer, base string) (*demo
 		SecurityToken:   sts,
 		Logger:          slog.New(slog.NewJSONHandler(stdout, nil)),
 		DefaultTid:      demoTid,
-	}, dmsfake.OSSOptions{Bucket: "dms-idb-demo", AccessKeyID: "LTAI" + randHex(8), AccessKeySecret: randHex(16)})
+	}, dmsfake.OSSOptions{Bucket: "dms-idb-demo", AccessKeyID: "LTAI" + randHex(8), AccessKeySecret: randHex(16), PlainHTTP: true})
 	if err != nil {
 		return nil, fmt.Errorf("demo: start the DMS emulator: %w", err)
 	}

@@ -19,13 +19,19 @@ import (
 
 // runDemo starts `-demo` on a free loopback port and returns its output once
 // the guide has been printed.
-func runDemo(t *testing.T) *secrettest.Buffer {
+func runDemo(t *testing.T, flags ...string) *secrettest.Buffer {
+	t.Helper()
+	return runDemoEnv(t, func(string) string { return "" }, flags...)
+}
+
+// runDemoEnv is runDemo with an environment.
+func runDemoEnv(t *testing.T, getenv func(string) string, flags ...string) *secrettest.Buffer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &secrettest.Buffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-demo", "-addr", "127.0.0.1:0"}, func(string) string { return "" }, out, io.Discard)
+		done <- run(ctx, append([]string{"-demo", "-addr", "127.0.0.1:0"}, flags...), getenv, out, io.Discard)
 	}()
 	t.Cleanup(func() {
 		cancel()

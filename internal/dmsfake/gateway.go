@@ -1,8 +1,9 @@
 // Package dmsfake emulates, on loopback, the two Alibaba Cloud services the
 // function talks to: the DMS OpenAPI gateway answering GetDataExportDownloadURL
 // (signature, credentials, timestamps and nonces checked as the real gateway
-// does, notes/dms-sdk.md §3) and an OSS bucket serving V1 presigned URLs.
-// Tests drive it with the real alibaba-cloud-sdk-go; -demo runs on it.
+// does, notes/dms-sdk.md §3) and an OSS bucket serving V1 and V4 presigned
+// URLs over TLS under its public host name (docs/oss-urls.md). Tests drive
+// it with the real alibaba-cloud-sdk-go; -demo runs on it.
 package dmsfake
 
 import (
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -71,6 +73,8 @@ type Ticket struct {
 	ErrorMessage string        // failed: ErrorMessage (default ErrorCode)
 	URL          string        // if set, returned verbatim instead of a minted OSS URL
 	URLTTL       time.Duration // if >0, lifetime of this ticket's minted URLs
+	Signing      Signing       // how the minted URL is signed; default SignV1
+	URLQuery     url.Values    // parameters signed into the minted URL, e.g. response-content-disposition
 }
 
 func (t Ticket) fileName() string {
@@ -342,7 +346,7 @@ func (g *Gateway) downloadURL(t Ticket) (string, *gwError) {
 	if t.URLTTL > 0 {
 		ttl = t.URLTTL
 	}
-	return g.opts.OSS.SignURL(t.fileName(), g.opts.Now().Add(ttl)), nil
+	return g.opts.OSS.Presign(t.fileName(), g.opts.Now().Add(ttl), t.Signing, t.URLQuery), nil
 }
 
 // requiredParams are the common RPC parameters, in the order checked.
@@ -359,7 +363,10 @@ func (g *Gateway) check(r *http.Request, p map[string]string) *gwError {
 			return missing(name)
 		}
 	}
-	if p["Version"] != apiVersion || p["Action"] != apiAction || r.URL.Path != "/" {
+	if p["Version"] != apiVersion {
+		return &errVersion
+	}
+	if p["Action"] != apiAction || r.URL.Path != "/" {
 		return &errNoAPI
 	}
 	if p["SignatureMethod"] != "HMAC-SHA1" {
@@ -368,13 +375,13 @@ func (g *Gateway) check(r *http.Request, p map[string]string) *gwError {
 	if p["SignatureVersion"] != "1.0" {
 		return invalidParameter("SignatureVersion")
 	}
-	ts, err := time.Parse("2006-01-02T15:04:05Z", p["Timestamp"])
-	if err != nil {
-		return &gwError{http.StatusBadRequest, "InvalidTimeStamp.Format", "Specified time stamp or date header is not in the specified format."}
+	ts, ok := parseTimestamp(p["Timestamp"])
+	if !ok {
+		return &gwError{http.StatusBadRequest, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted."}
 	}
 	now := g.opts.Now()
 	if d := now.Sub(ts); d > timestampWindow || d < -timestampWindow {
-		return &gwError{http.StatusBadRequest, "InvalidTimeStamp.Expired", "Specified time stamp or date header is expired."}
+		return &gwError{http.StatusBadRequest, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."}
 	}
 	if p["AccessKeyId"] != g.opts.AccessKeyID {
 		return &gwError{http.StatusNotFound, "InvalidAccessKeyId.NotFound", "Specified access key is not found."}
@@ -412,6 +419,21 @@ func (g *Gateway) check(r *http.Request, p map[string]string) *gwError {
 		}
 	}
 	return nil
+}
+
+// timestampLayout is the only Timestamp form the gateway documents
+// (YYYY-MM-DDThh:mm:ssZ, UTC).
+const timestampLayout = "2006-01-02T15:04:05Z"
+
+// parseTimestamp accepts exactly timestampLayout. time.Parse alone would
+// also take fractional seconds after the seconds field, which the gateway
+// refuses.
+func parseTimestamp(s string) (time.Time, bool) {
+	if len(s) != len(timestampLayout) {
+		return time.Time{}, false
+	}
+	ts, err := time.Parse(timestampLayout, s)
+	return ts, err == nil
 }
 
 func (g *Gateway) faults(orderID int64) (ticket, global Fault) {

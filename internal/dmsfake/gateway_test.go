@@ -110,7 +110,7 @@ func TestTicketShapes(t *testing.T) {
 		if want := env.OSSURL + "/export_101.zip?"; !strings.HasPrefix(u, want) {
 			t.Fatalf("URL = %s, want prefix %s", redactQuery(u), want)
 		}
-		status, _, body := get(t, http.MethodGet, u, nil)
+		status, _, body := get(t, env, http.MethodGet, u, nil)
 		if got, want := status, 200; got != want {
 			t.Fatalf("GET status = %d, want %d", got, want)
 		}
@@ -162,7 +162,7 @@ func TestPutTicketFlipsNotReadyToReady(t *testing.T) {
 	if err != nil || !resp.DownloadURLResult.HasResult {
 		t.Fatalf("second call: HasResult %v, err %v; want ready", resp.DownloadURLResult.HasResult, err)
 	}
-	status, h, body := get(t, http.MethodGet, resp.DownloadURLResult.URL, nil)
+	status, h, body := get(t, env, http.MethodGet, resp.DownloadURLResult.URL, nil)
 	if status != 200 || body != "x,y" {
 		t.Fatalf("GET = %d %q, want 200 %q", status, body, "x,y")
 	}
@@ -180,15 +180,16 @@ func TestGatewayRejects(t *testing.T) {
 		req    func(*dms_enterprise.GetDataExportDownloadURLRequest)
 		status int
 		code   string
+		msg    string // the real gateway's message, where the test pins it
 	}{
 		{name: "wrong secret", creds: creds{testAK, "nope", testToken}, status: 400, code: "SignatureDoesNotMatch"},
 		{name: "unknown access key", creds: creds{"STS.other", testSecret, testToken}, status: 404, code: "InvalidAccessKeyId.NotFound"},
 		{name: "missing token", creds: creds{testAK, testSecret, ""}, status: 400, code: "MissingSecurityToken"},
 		{name: "wrong token", creds: creds{testAK, testSecret, "other"}, status: 400, code: "InvalidSecurityToken.MismatchWithAccessKey"},
 		{name: "token to a plain key", opts: func(o *Options) { o.SecurityToken = "" }, creds: goodCreds, status: 400, code: "InvalidSecurityToken.MismatchWithAccessKey"},
-		{name: "stale timestamp", opts: func(o *Options) { o.Now = func() time.Time { return now.Add(16 * time.Minute) } }, creds: goodCreds, status: 400, code: "InvalidTimeStamp.Expired"},
-		{name: "future timestamp", opts: func(o *Options) { o.Now = func() time.Time { return now.Add(-16 * time.Minute) } }, creds: goodCreds, status: 400, code: "InvalidTimeStamp.Expired"},
-		{name: "wrong version", creds: goodCreds, status: 404, code: "InvalidApi.NotFound", req: func(r *dms_enterprise.GetDataExportDownloadURLRequest) {
+		{name: "stale timestamp", opts: func(o *Options) { o.Now = func() time.Time { return now.Add(16 * time.Minute) } }, creds: goodCreds, status: 400, code: "InvalidTimeStamp.Expired", msg: "Specified time stamp or date value is expired."},
+		{name: "future timestamp", opts: func(o *Options) { o.Now = func() time.Time { return now.Add(-16 * time.Minute) } }, creds: goodCreds, status: 400, code: "InvalidTimeStamp.Expired", msg: "Specified time stamp or date value is expired."},
+		{name: "wrong version", creds: goodCreds, status: 400, code: "InvalidVersion", msg: "Specified parameter Version is not valid.", req: func(r *dms_enterprise.GetDataExportDownloadURLRequest) {
 			r.InitWithApiInfo("dms-enterprise", "2018-11-02", "GetDataExportDownloadURL", "dms-enterprise", "openAPI")
 		}},
 		{name: "wrong action", creds: goodCreds, status: 404, code: "InvalidApi.NotFound", req: func(r *dms_enterprise.GetDataExportDownloadURLRequest) {
@@ -214,6 +215,9 @@ func TestGatewayRejects(t *testing.T) {
 			}
 			if got, want := se.ErrorCode(), tt.code; got != want {
 				t.Errorf("code = %q, want %q (message %q)", got, want, se.Message())
+			}
+			if tt.msg != "" && se.Message() != tt.msg {
+				t.Errorf("message = %q, want %q", se.Message(), tt.msg)
 			}
 			if got, want := env.Gateway.Calls(), 1; got != want {
 				t.Errorf("Calls = %d, want %d", got, want)
@@ -266,6 +270,62 @@ func TestStringToSignMatchesSDK(t *testing.T) {
 	}
 }
 
+// The gateway documents Timestamp as YYYY-MM-DDThh:mm:ssZ; other spellings
+// of the same instant are refused even when correctly signed.
+func TestTimestampFormat(t *testing.T) {
+	env := startEnv(t, nil)
+	env.Gateway.PutTicket(Ticket{Tid: testTid, OrderID: 1, State: StateNotReady})
+	rt := newTransport(t)
+	if _, err := sdkClient(t, rt, goodCreds).GetDataExportDownloadURL(newRequest(env, testTid, 1)); err != nil {
+		t.Fatalf("SDK call: %v", err)
+	}
+	sent := rt.lastRequest(t)
+	const layout = "2006-01-02T15:04:05Z"
+	ts, err := time.Parse(layout, sent.URL.Query().Get("Timestamp"))
+	if err != nil {
+		t.Fatalf("the SDK's Timestamp: %v", err)
+	}
+	tests := []struct {
+		name, timestamp string
+		code            string
+	}{
+		{"documented form", ts.Format(layout), ""},
+		{"fractional seconds", ts.Format("2006-01-02T15:04:05.000Z"), "InvalidTimeStamp.Format"},
+		{"nanoseconds", ts.Format("2006-01-02T15:04:05.000000000Z"), "InvalidTimeStamp.Format"},
+		{"offset instead of Z", ts.Format("2006-01-02T15:04:05+00:00"), "InvalidTimeStamp.Format"},
+		{"no seconds", ts.Format("2006-01-02T15:04Z"), "InvalidTimeStamp.Format"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := sent.URL.Query()
+			q.Set("Timestamp", tt.timestamp)
+			q.Set("SignatureNonce", fmt.Sprintf("%s-%d", q.Get("SignatureNonce"), i))
+			params := map[string]string{}
+			for k, v := range q {
+				params[k] = v[0]
+			}
+			q.Set("Signature", rpcSignature(testSecret, rpcStringToSign(http.MethodGet, params)))
+			status, _, body := get(t, env, http.MethodGet, "http://"+env.DMSHost+"/?"+q.Encode(), nil)
+			var e struct{ Code, Message string }
+			if err := json.Unmarshal([]byte(body), &e); err != nil {
+				t.Fatalf("body is not JSON: %v: %s", err, body)
+			}
+			if tt.code == "" {
+				if status != 200 || e.Code != "" {
+					t.Fatalf("got %d %s, want 200", status, body)
+				}
+				return
+			}
+			if status != 400 || e.Code != tt.code {
+				t.Fatalf("got %d %s, want 400 %s", status, body, tt.code)
+			}
+			if want := "Specified time stamp or date value is not well formatted."; e.Message != want {
+				t.Errorf("message = %q, want %q", e.Message, want)
+			}
+		})
+	}
+}
+
 func TestNonceReplay(t *testing.T) {
 	env := startEnv(t, nil)
 	env.Gateway.PutTicket(Ticket{Tid: testTid, OrderID: 1, State: StateNotReady})
@@ -274,7 +334,7 @@ func TestNonceReplay(t *testing.T) {
 		t.Fatalf("first call: %v", err)
 	}
 	sent := rt.lastRequest(t)
-	status, _, body := get(t, sent.Method, sent.URL.String(), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+	status, _, body := get(t, env, sent.Method, sent.URL.String(), http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
 	var e struct{ Code string }
 	if err := json.Unmarshal([]byte(body), &e); err != nil {
 		t.Fatalf("error body is not JSON: %v", err)
@@ -316,7 +376,7 @@ func TestPlainRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := env.Gateway.Calls()
-			status, _, body := get(t, tt.method, "http://"+env.DMSHost+tt.target, nil)
+			status, _, body := get(t, env, tt.method, "http://"+env.DMSHost+tt.target, nil)
 			var e struct{ Code string }
 			_ = json.Unmarshal([]byte(body), &e)
 			if status != tt.status || e.Code != tt.code {
@@ -450,7 +510,7 @@ func TestXMLFormat(t *testing.T) {
 	if !resp.Success || !resp.DownloadURLResult.HasResult || !strings.HasPrefix(resp.DownloadURLResult.URL, env.OSSURL+"/") || resp.RequestId == "" {
 		t.Errorf("ready = %+v, want Success, HasResult, an OSS URL and a RequestId", resp)
 	}
-	if status, _, body := get(t, http.MethodGet, resp.DownloadURLResult.URL, nil); status != 200 || body != "z" {
+	if status, _, body := get(t, env, http.MethodGet, resp.DownloadURLResult.URL, nil); status != 200 || body != "z" {
 		t.Errorf("GET of the XML-escaped URL = %d %q, want 200 %q", status, body, "z")
 	}
 

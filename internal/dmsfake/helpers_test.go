@@ -130,8 +130,9 @@ func call(t *testing.T, env *Env, c creds, tid, orderID int64, mutate func(*dms_
 	return sdkClient(t, rt, c).GetDataExportDownloadURL(req)
 }
 
-// get fetches u with a plain client and returns status, headers and body.
-func get(t *testing.T, method, u string, header http.Header) (int, http.Header, string) {
+// get fetches u through env's OSS mapping (other hosts are dialed as
+// usual) and returns status, headers and body.
+func get(t *testing.T, env *Env, method, u string, header http.Header) (int, http.Header, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, nil)
 	if err != nil {
@@ -140,7 +141,7 @@ func get(t *testing.T, method, u string, header http.Header) (int, http.Header, 
 	for k, v := range header {
 		req.Header[k] = v
 	}
-	tr := &http.Transport{}
+	tr := env.OSSTransport()
 	defer tr.CloseIdleConnections()
 	resp, err := (&http.Client{Transport: tr}).Do(req)
 	if err != nil {

@@ -25,6 +25,7 @@ var (
 	errUnavail   = gwError{http.StatusServiceUnavailable, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."}
 	errForbidden = gwError{http.StatusForbidden, "Forbidden.RAM", "User not authorized to operate on the specified resource, or this API doesn't support RAM."}
 	errNoAPI     = gwError{http.StatusNotFound, "InvalidApi.NotFound", "Specified api is not found, please check your url and method."}
+	errVersion   = gwError{http.StatusBadRequest, "InvalidVersion", "Specified parameter Version is not valid."}
 )
 
 func invalidParameter(name string) *gwError {

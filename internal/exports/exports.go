@@ -124,7 +124,7 @@ type Service struct {
 }
 
 // entry is a cached answer, as stored: DMS's result or business error, and
-// the clock reading (Unix ms) at which it goes stale.
+// the clock reading (Unix ns) at which it goes stale.
 type entry struct {
 	Ready     bool        `json:"r,omitempty"`
 	URL       string      `json:"u,omitempty"`
@@ -317,7 +317,7 @@ func (s *Service) cached(ctx context.Context, req dms.Request) (dms.Result, erro
 		}
 	}
 	var e entry
-	if json.Unmarshal(b, &e) != nil || !s.now().Before(time.UnixMilli(e.Until)) {
+	if json.Unmarshal(b, &e) != nil || !s.now().Before(time.Unix(0, e.Until)) {
 		return dms.Result{}, nil, false
 	}
 	if e.Err != nil {
@@ -351,7 +351,11 @@ func (s *Service) flight(ctx context.Context, req dms.Request, end time.Time) ou
 	for wait := pollFirst; ; wait = min(2*wait, pollMax) {
 		// A store error counts as holding the lease: without shared state
 		// this instance asks for itself.
-		if won, err := s.store.SetNX(fctx, lease, token, max(time.Until(end), time.Millisecond)); won || err != nil {
+		won, err := s.store.SetNX(fctx, lease, token, max(time.Until(end), time.Millisecond))
+		if fctx.Err() != nil {
+			return outcome{err: timeoutError(context.DeadlineExceeded), remote: true}
+		}
+		if won || err != nil {
 			break
 		}
 		if !sleepCtx(fctx, wait) {
@@ -420,7 +424,7 @@ func (s *Service) remember(ctx context.Context, req dms.Request, res dms.Result,
 	if ttl <= 0 {
 		return
 	}
-	e.Until = until.UnixMilli()
+	e.Until = until.UnixNano()
 	b, jerr := json.Marshal(e)
 	if jerr != nil {
 		return

@@ -3,9 +3,9 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,37 +26,79 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// The production policy end to end: DMS hands out https URLs on the
+// bucket's aliyuncs.com host, however they are signed; the function
+// redirects to them under ALLOWED_DOWNLOAD_HOSTS' default with no loopback
+// allowance, and the fake OSS serves the file to a client that reaches it by
+// that host name over TLS.
 func TestDownloadRedirectsToTheFile(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOptions{})
-	res := h.get(h.link(orderReady, h.week()), nil)
-	if got, want := res.StatusCode, http.StatusFound; got != want {
-		t.Fatalf("status = %d, want %d: %s", got, want, res.body)
+	for i, signing := range []dmsfake.Signing{dmsfake.SignV1, dmsfake.SignV1STS, dmsfake.SignV4, dmsfake.SignV4STS} {
+		t.Run(strconv.Itoa(int(signing)), func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, harnessOptions{})
+			order := int64(orderReady)
+			if i > 0 {
+				order = 5461300 + int64(i)
+				h.env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: order, State: dmsfake.StateReady,
+					FileName: "export_5461234.csv", File: readyFile, Signing: signing})
+			}
+			res := h.get(h.link(order, h.week()), nil)
+			if got, want := res.StatusCode, http.StatusFound; got != want {
+				t.Fatalf("status = %d, want %d: %s", got, want, res.body)
+			}
+			for name, want := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"} {
+				if got := res.Header.Get(name); got != want {
+					t.Errorf("%s = %q, want %q", name, got, want)
+				}
+			}
+			loc := res.Header.Get("Location")
+			if want := "https://dms-idb-test.oss-cn-hangzhou.aliyuncs.com/"; !strings.HasPrefix(loc, want) || !strings.HasPrefix(loc, h.env.OSSURL+"/") {
+				t.Fatalf("Location %q is not on the fake OSS %s", loc, want)
+			}
+			if len(res.body) != 0 {
+				t.Errorf("a redirect carries a body that repeats the URL: %q", res.body)
+			}
+			u, err := url.Parse(loc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{"Signature", "security-token", "x-oss-signature", "x-oss-security-token"} {
+				if v := u.Query().Get(p); v != "" {
+					h.secrets = append(h.secrets, v) // the logs are checked for them at cleanup
+				}
+			}
+			h.wantReadyFile(loc)
+			if n := h.env.Gateway.CallsFor(order); n != 1 {
+				t.Errorf("DMS calls = %d, want 1", n)
+			}
+		})
 	}
-	for name, want := range map[string]string{"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"} {
-		if got := res.Header.Get(name); got != want {
-			t.Errorf("%s = %q, want %q", name, got, want)
+}
+
+// The loopback allowance (ALLOW_HTTP_LOOPBACK_DOWNLOADS, the demo's
+// setting) is what lets plain http URLs on 127.0.0.1 through; without it the
+// same URL is refused.
+func TestDownloadLoopbackAllowance(t *testing.T) {
+	t.Parallel()
+	t.Run("on", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, harnessOptions{plainOSS: true})
+		res := h.get(h.link(orderReady, h.week()), nil)
+		loc := res.Header.Get("Location")
+		if res.StatusCode != http.StatusFound || !strings.HasPrefix(loc, "http://127.0.0.1:") {
+			t.Fatalf("got %d to %q, want a 302 to the plain-http bucket", res.StatusCode, loc)
 		}
-	}
-	loc := res.Header.Get("Location")
-	if !strings.HasPrefix(loc, h.env.OSSURL+"/") {
-		t.Fatalf("Location %q is not on the fake OSS %s", loc, h.env.OSSURL)
-	}
-	if len(res.body) != 0 {
-		t.Errorf("a redirect carries a body that repeats the URL: %q", res.body)
-	}
-	file, err := http.Get(loc)
-	if err != nil {
-		t.Fatalf("follow Location: %v", err)
-	}
-	defer file.Body.Close()
-	got, _ := io.ReadAll(file.Body)
-	if file.StatusCode != http.StatusOK || string(got) != string(readyFile) {
-		t.Fatalf("OSS answered %d %q, want the ticket's file", file.StatusCode, got)
-	}
-	if n := h.env.Gateway.CallsFor(orderReady); n != 1 {
-		t.Errorf("DMS calls = %d, want 1", n)
-	}
+		h.wantReadyFile(loc)
+	})
+	t.Run("off", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, harnessOptions{plainOSS: true, exportsOpt: func(o *exports.Options) { o.AllowHTTPLoopback = false }})
+		res := h.get(h.link(orderReady, h.week()), nil)
+		if p := res.problem(t); res.StatusCode != http.StatusBadGateway || p.Code != "download_host_refused" {
+			t.Fatalf("got %d %s, want 502 download_host_refused", res.StatusCode, res.body)
+		}
+	})
 }
 
 func TestDownloadJSON(t *testing.T) {

@@ -55,6 +55,9 @@ type harness struct {
 	contract *contracttest.Checker // openapi.yaml
 	allow500 bool
 	late     atomic.Int32 // answers written after the invocation deadline
+	// oss reaches the fake OSS as a browser reaches OSS: its public host
+	// name over TLS (the emulator's dialer mapping and test CA).
+	oss *http.Client
 }
 
 type harnessOptions struct {
@@ -76,9 +79,14 @@ type harnessOptions struct {
 	// redis shares the exports state on this server, as REDIS_URL does,
 	// with the fallback to memory and answers sealed under the link keys.
 	redis *redistest.Server
-	// redisTimeout bounds each Redis operation (0 = 50ms, REDIS_TIMEOUT's
-	// default); tests that must not fall back on a loaded machine raise it.
+	// redisTimeout bounds each Redis operation (0 = 1s); tests that must
+	// not fall back on a loaded machine raise it.
 	redisTimeout time.Duration
+	// plainOSS serves the fake OSS over plain http on loopback, minting
+	// http://127.0.0.1 URLs that pass only under AllowHTTPLoopback (which
+	// it turns on): the demo's set-up. Without it the harness runs the
+	// production policy: https and ALLOWED_DOWNLOAD_HOSTS' default.
+	plainOSS bool
 }
 
 func newHarness(t testing.TB, o harnessOptions) *harness {
@@ -93,12 +101,15 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	env, err := dmsfake.Start(dmsfake.Options{
 		AccessKeyID: h.creds.AccessKeyID, AccessKeySecret: h.creds.AccessKeySecret, SecurityToken: h.creds.SecurityToken,
 		Logger: logger, DefaultTid: tenant, Now: o.gatewayNow,
-	}, dmsfake.OSSOptions{Bucket: "dms-idb-test", AccessKeyID: "LTAIoss" + secrettest.Random(6), AccessKeySecret: secrettest.Random(20)})
+	}, dmsfake.OSSOptions{Bucket: "dms-idb-test", AccessKeyID: "LTAIoss" + secrettest.Random(6), AccessKeySecret: secrettest.Random(20), PlainHTTP: o.plainOSS})
 	if err != nil {
 		t.Fatalf("start emulator: %v", err)
 	}
 	t.Cleanup(env.Close)
 	h.env = env
+	ossTransport := env.OSSTransport()
+	t.Cleanup(ossTransport.CloseIdleConnections)
+	h.oss = &http.Client{Transport: ossTransport, Timeout: 10 * time.Second}
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderReady, State: dmsfake.StateReady, FileName: "export_5461234.csv", File: readyFile})
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderNotYet, State: dmsfake.StateNotReady, Tip: "The export is still running."})
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderFailed, State: dmsfake.StateFailed, ErrorCode: "UnknownError", ErrorMessage: "The export task failed."})
@@ -127,9 +138,12 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 		dmsClient = o.wrapClient(client)
 	}
 	eo := exports.Options{
-		AllowedHosts: []string{"127.0.0.1"}, AllowHTTPLoopback: true,
-		MaxAttempts: 3, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
+		AllowedHosts: []string{"*.aliyuncs.com"}, // ALLOWED_DOWNLOAD_HOSTS' default
+		MaxAttempts:  3, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
 		CallTimeout: timeout,
+	}
+	if o.plainOSS {
+		eo.AllowedHosts, eo.AllowHTTPLoopback = []string{"127.0.0.1"}, true
 	}
 	if o.exportsOpt != nil {
 		o.exportsOpt(&eo)
@@ -207,7 +221,7 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 func redisState(t testing.TB, srv *redistest.Server, logger *slog.Logger, timeout time.Duration) (state.Store, *exports.Sealer) {
 	t.Helper()
 	if timeout <= 0 {
-		timeout = 50 * time.Millisecond
+		timeout = time.Second
 	}
 	r, err := state.NewRedis(state.RedisOptions{URL: srv.URL, Prefix: "dms-export-link:", Timeout: timeout})
 	if err != nil {
@@ -244,6 +258,21 @@ func (h *harness) link(order int64, exp time.Time) string {
 	}
 	h.secrets = append(h.secrets, q.Get("sig"))
 	return "/exports/" + itoa(order) + "/download?" + q.Encode()
+}
+
+// wantReadyFile follows an OSS URL as a browser would and fails the test
+// unless it serves the ready ticket's file.
+func (h *harness) wantReadyFile(loc string) {
+	h.t.Helper()
+	file, err := h.oss.Get(loc)
+	if err != nil {
+		h.t.Fatalf("follow Location: %v", err)
+	}
+	defer file.Body.Close()
+	got, _ := io.ReadAll(file.Body)
+	if file.StatusCode != http.StatusOK || string(got) != string(readyFile) {
+		h.t.Fatalf("OSS answered %d %q, want the ticket's file", file.StatusCode, got)
+	}
 }
 
 func (h *harness) week() time.Time { return time.Now().Add(7 * 24 * time.Hour) }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
-	"io"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -156,15 +155,7 @@ func (n *notifyHarness) download(link string) {
 	if res.StatusCode != http.StatusFound {
 		n.t.Fatalf("the link answered %d: %s", res.StatusCode, res.body)
 	}
-	file, err := http.Get(res.Header.Get("Location"))
-	if err != nil {
-		n.t.Fatalf("follow Location: %v", err)
-	}
-	defer file.Body.Close()
-	got, _ := io.ReadAll(file.Body)
-	if file.StatusCode != http.StatusOK || string(got) != string(readyFile) {
-		n.t.Fatalf("OSS answered %d %q, want the ticket's file", file.StatusCode, got)
-	}
+	n.wantReadyFile(res.Header.Get("Location"))
 }
 
 func TestWebhookAnnouncesToEveryRobot(t *testing.T) {

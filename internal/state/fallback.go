@@ -125,6 +125,9 @@ func (f *health) failed(ctx context.Context, op string, err error) {
 	if u := usageOf(ctx); u != nil {
 		u.degraded.Store(true)
 	}
+	if ctx.Err() != nil {
+		return // the caller ran out of time: no news about the primary
+	}
 	now := f.now()
 	f.mu.Lock()
 	f.skipUntil = now.Add(probeEvery)

@@ -46,7 +46,7 @@ var exportFile = []byte("id,name,signup_date\n1,Alice,2026-11-01\n2,Bob,2026-11-
 
 func TestBrowser(t *testing.T) {
 	s := newStack(t)
-	b := startBrowser(t)
+	b := startBrowser(t, s.env.ChromiumFlags())
 	week := time.Now().Add(7 * 24 * time.Hour)
 	ready := dmsfake.Ticket{Tid: tenant, OrderID: orderReady, State: dmsfake.StateReady, FileName: "export_5461234.csv", File: exportFile}
 	s.env.Gateway.PutTicket(ready)
@@ -183,14 +183,15 @@ type chrome struct {
 	ctx context.Context
 }
 
-func startBrowser(t *testing.T) *chrome {
+// startBrowser starts Chromium with the extra command-line switches in flags.
+func startBrowser(t *testing.T, flags map[string]string) *chrome {
 	t.Helper()
 	if _, err := exec.LookPath(chromium); err != nil {
 		t.Fatalf("this test needs Debian's Chromium at %s: apt-get install -y chromium (.ci/run does): %v", chromium, err)
 	}
 	profile := t.TempDir()
 	var output secrettest.Buffer
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
+	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium),
 		chromedp.Headless,
 		chromedp.NoSandbox, // root in CI
@@ -204,7 +205,11 @@ func startBrowser(t *testing.T) *chrome {
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(800, 500),
 		chromedp.CombinedOutput(&output),
-	)
+	}
+	for name, value := range flags {
+		opts = append(opts, chromedp.Flag(name, value))
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() {
 		cancel()

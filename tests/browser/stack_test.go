@@ -80,9 +80,12 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatalf("dms client: %v", err)
 	}
+	// The production policy: https and ALLOWED_DOWNLOAD_HOSTS' default, no
+	// loopback allowance. Chromium reaches the fake OSS by its host name
+	// (env.ChromiumFlags).
 	resolver := exports.New(client, exports.Options{
-		AllowedHosts: []string{"127.0.0.1"}, AllowHTTPLoopback: true,
-		NotReadyTTL: notReadyRetry() / 2, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
+		AllowedHosts: []string{"*.aliyuncs.com"},
+		NotReadyTTL:  notReadyRetry() / 2, RetryBase: time.Millisecond, RetryMax: 5 * time.Millisecond,
 	})
 	s.signer = &links.Signer{Keys: []links.Key{{ID: "k1", Secret: []byte(secrettest.Random(32))}}, MaxTTL: 30 * 24 * time.Hour}
 	api, err := httpapi.New(httpapi.Deps{

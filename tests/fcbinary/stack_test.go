@@ -166,14 +166,14 @@ func startStack(tb testing.TB, o stackOptions) *stack {
 		s.token, string(key.Secret), base64.StdEncoding.EncodeToString(key.Secret))
 
 	// Only these variables: no ALIBABA_CLOUD_* fallback, so DMS credentials
-	// can only come from the invocation.
+	// can only come from the invocation; ALLOWED_DOWNLOAD_HOSTS and the
+	// loopback allowance keep their production defaults, which the fake
+	// OSS's https://<bucket>.oss-cn-hangzhou.aliyuncs.com URLs pass.
 	vars := []string{
 		"FC_RUNTIME_API=" + rt.APIAddr(),
 		"DMS_ENDPOINT=" + env.DMSHost,
 		"DMS_SCHEME=http",
 		"DMS_TID=" + strconv.Itoa(tenant),
-		"ALLOWED_DOWNLOAD_HOSTS=127.0.0.1",
-		"ALLOW_HTTP_LOOPBACK_DOWNLOADS=true",
 		"LINK_KEYS=" + key.ID + ":" + base64.StdEncoding.EncodeToString(key.Secret),
 		"API_TOKENS=" + s.token,
 		"PUBLIC_BASE_URL=" + rt.FrontURL(),
@@ -184,7 +184,7 @@ func startStack(tb testing.TB, o stackOptions) *stack {
 		tb.Fatalf("function log: %v", err)
 	}
 	s.closers = append(s.closers, func() { logFile.Close() })
-	tr := &http.Transport{}
+	tr := env.OSSTransport() // the function's loopback address, and OSS by its host name
 	s.client = &http.Client{Transport: tr, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	s.closers = append(s.closers, tr.CloseIdleConnections)

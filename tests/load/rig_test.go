@@ -56,8 +56,6 @@ func startRig(tb testing.TB, dmsLatency time.Duration, extra map[string]string) 
 		"DMS_ENDPOINT":                    env.DMSHost,
 		"DMS_SCHEME":                      "http",
 		"DMS_TID":                         strconv.Itoa(tenant),
-		"ALLOWED_DOWNLOAD_HOSTS":          "127.0.0.1",
-		"ALLOW_HTTP_LOOPBACK_DOWNLOADS":   "true",
 		"LINK_KEYS":                       key.ID + ":" + base64.StdEncoding.EncodeToString(key.Secret),
 	}
 	for k, v := range extra {

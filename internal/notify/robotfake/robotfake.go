@@ -186,9 +186,9 @@ func NewDingTalk(tb testing.TB, secret string) *Fake {
 }
 
 // NewLark starts a fake Lark/Feishu custom robot at /open-apis/bot/v2/hook/<id>.
-// With a non-empty secret it requires body fields timestamp (Unix s, string)
-// and sign (base64 HMAC-SHA256 with key timestamp+"\n"+secret over an empty
-// message), within one hour, and answers code 19021 otherwise. A wrong hook id
+// With a non-empty secret it requires body fields timestamp (Unix s, a JSON
+// string or number: Lark takes either) and sign (base64 HMAC-SHA256 with key
+// timestamp+"\n"+secret over an empty message), within one hour, and answers code 19021 otherwise. A wrong hook id
 // gets code 19001. The server stops at tb's cleanup.
 func NewLark(tb testing.TB, secret string) *Fake {
 	return start(tb, lark, secret)
@@ -395,8 +395,8 @@ func (f *Fake) check(r *http.Request, body []byte) (status, code int, msg string
 			return http.StatusOK, 19001, "param invalid: incoming webhook access token invalid"
 		}
 		if f.secret != "" {
-			var ts, sign string
-			json.Unmarshal(payload["timestamp"], &ts)
+			var sign string
+			ts := jsonInteger(payload["timestamp"])
 			json.Unmarshal(payload["sign"], &sign)
 			if !f.signedWithin(ts, sign, ts+"\n"+f.secret, "", time.Second) {
 				return http.StatusOK, 19021, "sign match fail or timestamp is not within one hour from current time"
@@ -443,6 +443,22 @@ func (f *Fake) signedWithin(ts, sign, key, msg string, unit time.Duration) bool 
 	at := time.Unix(0, 0).Add(time.Duration(n) * unit)
 	diff := f.now().Sub(at)
 	return diff <= time.Hour && diff >= -time.Hour
+}
+
+// jsonInteger is the decimal digits of raw, a JSON string or an integral
+// JSON number; "" for anything else.
+func jsonInteger(raw json.RawMessage) string {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	var n json.Number
+	if json.Unmarshal(raw, &n) == nil {
+		if i, err := n.Int64(); err == nil {
+			return strconv.FormatInt(i, 10)
+		}
+	}
+	return ""
 }
 
 func hasString(payload map[string]json.RawMessage, key string) bool {
