@@ -199,13 +199,6 @@ func retryable(err error) bool {
 	return true
 }
 
-func (a *Announcer) now() time.Time {
-	if a.Now == nil {
-		return time.Now()
-	}
-	return a.Now()
-}
-
 func (a *Announcer) logger() *slog.Logger {
 	if a.Logger == nil {
 		return slog.New(slog.DiscardHandler)
