@@ -22,20 +22,22 @@ lint:
 	$(GO) tool staticcheck ./...
 	npx --yes $(REDOCLY) lint --format=stylish openapi.yaml
 
-## preview: s.yaml renders offline with Serverless Devs, every ${...} resolved, alone and with
-## s.redis.yaml (shared state in a VPC). The variables the templates require get dummy values; a
-## throwaway HOME keeps your `s config` credentials out of it.
+## preview: s.yaml, s.redis.yaml (shared state in a VPC) and s.custom.yaml (custom runtime) render
+## offline with Serverless Devs, every ${...} resolved. The variables the templates require get dummy
+## values; a throwaway HOME keeps your `s config` credentials out of it.
+TEMPLATES := s.yaml s.redis.yaml s.custom.yaml
 preview:
 	@home=$$(mktemp -d); trap 'rm -rf "$$home"' EXIT; \
-	for t in s.yaml s.redis.yaml; do \
-	extra=; want=runtime; \
+	for t in $(TEMPLATES); do \
+	extra=; want="runtime: go1"; \
+	if [ $$t = s.custom.yaml ]; then want="runtime: custom"; fi; \
 	if [ $$t = s.redis.yaml ]; then want=vpcConfig; \
 		extra="REDIS_URL=redis://:preview-only@r-preview.redis.rds.aliyuncs.com:6379/0 FC_VPC_ID=vpc-preview FC_VSWITCH_ID=vsw-preview FC_SECURITY_GROUP_ID=sg-preview"; fi; \
 	out=$$(env HOME="$$home" npm_config_cache="$${npm_config_cache:-$$HOME/.npm}" npm_config_update_notifier=false \
 		FC_ROLE_ARN=acs:ram::1234567890:role/dms-export-link LINK_KEYS=k1:preview-only $$extra \
-		npx --yes $(SDEVS) preview -t $$t -o yaml --silent 2>&1) || { echo "$$out"; echo "s preview -t $$t failed"; exit 1; }; \
+		npx --yes $(SDEVS) preview -t $$t -o yaml --silent 2>&1) || { echo "$$out"; echo "$$t: s preview failed"; exit 1; }; \
 	if printf '%s\n' "$$out" | grep -n '\$${'; then echo "$$t: unresolved variables above"; exit 1; fi; \
-	printf '%s\n' "$$out" | grep -q "runtime: go1" && printf '%s\n' "$$out" | grep -q "$$want" || { echo "$$out"; echo "$$t: no go1 function or no $$want"; exit 1; }; \
+	printf '%s\n' "$$out" | grep -q "$$want" || { echo "$$out"; echo "$$t: no $$want"; exit 1; }; \
 	echo "$$t renders ($(SDEVS) preview)"; \
 	done
 

@@ -3,10 +3,12 @@ package dmsexportlink
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,10 +31,23 @@ type sYAML struct {
 			Handler              string            `yaml:"handler"`
 			Code                 string            `yaml:"code"`
 			EnvironmentVariables map[string]string `yaml:"environmentVariables"`
-			InstanceLifecycle    struct {
+			InstanceConcurrency  string            `yaml:"instanceConcurrency"`
+			CustomRuntimeConfig  *struct {
+				Command           []string `yaml:"command"`
+				Args              []string `yaml:"args"`
+				Port              int      `yaml:"port"`
+				HealthCheckConfig struct {
+					HTTPGetURL string `yaml:"httpGetUrl"`
+				} `yaml:"healthCheckConfig"`
+			} `yaml:"customRuntimeConfig"`
+			InstanceLifecycle struct {
 				Initializer struct {
 					Handler string `yaml:"handler"`
 				} `yaml:"initializer"`
+				PreStop *struct {
+					Handler string `yaml:"handler"`
+					Timeout int    `yaml:"timeout"`
+				} `yaml:"preStop"`
 			} `yaml:"instanceLifecycleConfig"`
 			Triggers []struct {
 				TriggerType   string `yaml:"triggerType"`
@@ -45,17 +60,26 @@ type sYAML struct {
 	} `yaml:"resources"`
 }
 
-// TestSYAMLMatchesBuild fails when s.yaml's handler, code path and build
-// action disagree with the Makefile's build recipe, or a secret is literal.
-func TestSYAMLMatchesBuild(t *testing.T) {
-	raw, err := os.ReadFile("s.yaml")
+// templates are the Serverless Devs templates: go1 (the default) and the
+// custom runtime.
+var templates = []string{"s.yaml", "s.custom.yaml"}
+
+func readTemplate(t *testing.T, name string) sYAML {
+	t.Helper()
+	raw, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var s sYAML
 	if err := yaml.Unmarshal(raw, &s); err != nil {
-		t.Fatalf("s.yaml: %v", err)
+		t.Fatalf("%s: %v", name, err)
 	}
+	return s
+}
+
+// TestSYAMLMatchesBuild fails when a template's handler, code path and build
+// action disagree with the Makefile's build recipe, or a secret is literal.
+func TestSYAMLMatchesBuild(t *testing.T) {
 	mk, err := os.ReadFile("Makefile")
 	if err != nil {
 		t.Fatal(err)
@@ -66,13 +90,24 @@ func TestSYAMLMatchesBuild(t *testing.T) {
 		makeVar(t, mk, "BUILDFLAGS") != `-trimpath -ldflags "-s -w"` {
 		t.Fatal("the Makefile's build recipe is not the static, stripped linux/amd64 build")
 	}
+	if got := strings.Fields(makeVar(t, mk, "TEMPLATES")); !slices.Equal(got, templates) {
+		t.Errorf("make preview renders %q, want every template %q", got, templates)
+	}
+	for _, tmpl := range templates {
+		t.Run(tmpl, func(t *testing.T) {
+			checkTemplate(t, readTemplate(t, tmpl), binary)
+		})
+	}
+}
+
+func checkTemplate(t *testing.T, s sYAML, binary string) {
 	if s.Edition != "3.0.0" || len(s.Resources) != 1 {
 		t.Fatalf("edition %q with %d resources, want 3.0.0 with one function", s.Edition, len(s.Resources))
 	}
 	for name, r := range s.Resources {
 		p := r.Props
-		if r.Component != "fc3" || p.Runtime != "go1" {
-			t.Errorf("%s: component %q runtime %q, want fc3 go1", name, r.Component, p.Runtime)
+		if r.Component != "fc3" {
+			t.Errorf("%s: component %q, want fc3", name, r.Component)
 		}
 		if len(r.Actions.PreDeploy) != 1 || r.Actions.PreDeploy[0].Run != "make build" {
 			t.Errorf("%s: pre-deploy must run the one build recipe, make build", name)
@@ -91,6 +126,13 @@ func TestSYAMLMatchesBuild(t *testing.T) {
 				t.Errorf("%s: environment variable %s is a literal; take it from ${env('...')}", name, k)
 			}
 		}
+		checkRuntime(t, name, p.Runtime, p.InstanceConcurrency, p.CustomRuntimeConfig != nil)
+		if c := p.CustomRuntimeConfig; c != nil {
+			checkCustomRuntime(t, name, c.Command, c.Args, c.Port, c.HealthCheckConfig.HTTPGetURL, binary)
+			if p.InstanceLifecycle.PreStop == nil || p.InstanceLifecycle.PreStop.Timeout < 1 {
+				t.Errorf("%s: no preStop hook with a timeout; the binary answers GET /pre-stop", name)
+			}
+		}
 		methods := map[string]bool{}
 		for _, tr := range p.Triggers {
 			if tr.TriggerType == "http" && tr.TriggerConfig.AuthType == "anonymous" {
@@ -103,6 +145,81 @@ func TestSYAMLMatchesBuild(t *testing.T) {
 			if !methods[m] {
 				t.Errorf("%s: the HTTP trigger does not allow %s, which openapi.yaml uses", name, m)
 			}
+		}
+	}
+}
+
+// Facts of the fc3 component's props schema (devsapp/fc3 src/schema.json,
+// component 0.1.22) and of FC 3.0 (docs/deploy.md): the custom runtimes,
+// instanceConcurrency's range, and that FC's standard runtimes such as go1
+// serve one request per instance.
+var (
+	customRuntimes     = []string{"custom", "custom.debian10", "custom.debian11", "custom.debian12"}
+	maxConcurrency     = 200
+	concurrencyFromEnv = regexp.MustCompile(`^\$\{json\(env\('([A-Z_]+)', '(\d+)'\)\)\}$`)
+)
+
+// checkRuntime: go1 takes no instanceConcurrency and no customRuntimeConfig;
+// a custom runtime takes both, instanceConcurrency from the environment (as
+// a number: json() of the string) with a default in 1..200.
+func checkRuntime(t *testing.T, name, runtime, concurrency string, customConfig bool) {
+	t.Helper()
+	switch {
+	case runtime == "go1":
+		if concurrency != "" || customConfig {
+			t.Errorf("%s: go1 serves one request per instance; drop instanceConcurrency and customRuntimeConfig", name)
+		}
+	case slices.Contains(customRuntimes, runtime):
+		if !customConfig {
+			t.Errorf("%s: runtime %s without customRuntimeConfig", name, runtime)
+		}
+		m := concurrencyFromEnv.FindStringSubmatch(concurrency)
+		if m == nil {
+			t.Fatalf("%s: instanceConcurrency %q, want ${json(env('NAME', 'default'))}: a number FC accepts, settable when deploying", name, concurrency)
+		}
+		if n, _ := strconv.Atoi(m[2]); n < 1 || n > maxConcurrency {
+			t.Errorf("%s: default instanceConcurrency %d, want 1..%d", name, n, maxConcurrency)
+		}
+	default:
+		t.Errorf("%s: runtime %q, want go1 or one of %q", name, runtime, customRuntimes)
+	}
+}
+
+// checkCustomRuntime: FC runs the executable make build wrote (./target is
+// mounted at /code) with -fc-custom-runtime, listening on 0.0.0.0 at the
+// configured port (127.0.0.1 fails with FunctionNotStarted), and its health
+// check is an operation of openapi.yaml that answers without FC's headers.
+func checkCustomRuntime(t *testing.T, name string, command, args []string, port int, health, binary string) {
+	t.Helper()
+	if want := []string{"/code/" + filepath.Base(binary)}; !slices.Equal(command, want) {
+		t.Errorf("%s: command %q, want %q", name, command, want)
+	}
+	if !slices.Contains(args, "-fc-custom-runtime") {
+		t.Errorf("%s: args %q lack -fc-custom-runtime: FC's headers would be ignored", name, args)
+	}
+	i := slices.Index(args, "-addr")
+	if want := "0.0.0.0:" + strconv.Itoa(port); i < 0 || i+1 >= len(args) || args[i+1] != want || port < 1 || port > 65535 {
+		t.Errorf("%s: args %q with port %d, want -addr %s", name, args, port, want)
+	}
+	if health != "/healthz" {
+		t.Errorf("%s: healthCheckConfig.httpGetUrl %q, want /healthz (getHealth)", name, health)
+	}
+}
+
+// TestTemplatesAgree: both templates deploy the same function with the same
+// settings, so choosing a profile changes nothing else.
+func TestTemplatesAgree(t *testing.T) {
+	base, custom := readTemplate(t, templates[0]), readTemplate(t, templates[1])
+	for name, b := range base.Resources {
+		c, ok := custom.Resources[name]
+		if !ok {
+			t.Fatalf("%s has no resource %s", templates[1], name)
+		}
+		if !maps.Equal(b.Props.EnvironmentVariables, c.Props.EnvironmentVariables) {
+			t.Errorf("environmentVariables differ between %s and %s", templates[0], templates[1])
+		}
+		if !slices.Equal(b.Actions.PreDeploy, c.Actions.PreDeploy) || b.Props.Code != c.Props.Code {
+			t.Errorf("the build or the code differs between %s and %s", templates[0], templates[1])
 		}
 	}
 }

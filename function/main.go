@@ -1,6 +1,7 @@
-// Command function is dms-export-link: under Function Compute (FC_RUNTIME_API
-// set) it serves HTTP-trigger events through fc.Start; elsewhere it is a
-// local HTTP server, and with -demo it brings its own DMS emulator.
+// Command function is dms-export-link: under Function Compute's go1 runtime
+// (FC_RUNTIME_API set) it serves HTTP-trigger events through fc.Start; with
+// -fc-custom-runtime it is an FC custom runtime's HTTP server; elsewhere it
+// is a local HTTP server, and with -demo it brings its own DMS emulator.
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -50,8 +52,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	addr := fs.String("addr", "127.0.0.1:9000", "listen address of the local HTTP server")
 	demo := fs.Bool("demo", false, "start an in-process DMS emulator and fake OSS with sample tickets")
 	redisURL := fs.String("redis", "", "shared state on this Redis server (redis://host:port/db); the same as REDIS_URL")
+	custom := fs.Bool("fc-custom-runtime", false, "serve as an FC custom runtime (s.custom.yaml): trust FC's x-fc-* request headers, answer its lifecycle calls")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *custom && *demo {
+		return errors.New("-fc-custom-runtime and -demo cannot be combined: the demo's clients are not FC")
 	}
 	if *redisURL != "" {
 		base := getenv
@@ -88,9 +94,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("configuration: %w", err)
 	}
 	defer shared.close()
-	build, err := newHandler(cfg, getenv, logger, shared)
+	// Under FC (go1 or custom runtime) a burst starts more instances; a local
+	// server is the only instance there is.
+	underFC := getenv("FC_RUNTIME_API") != "" || *custom
+	build, err := newHandler(cfg, getenv, logger, shared, underFC)
 	if err != nil {
 		return err
+	}
+
+	if *custom {
+		return serveCustomRuntime(ctx, *addr, &fcFunction{build: build, log: logger}, logger)
 	}
 
 	if getenv("FC_RUNTIME_API") != "" {
@@ -122,7 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // newHandler wires configuration into the HTTP handler. Configuration errors
 // are returned at once; build does the one-time work (loading and validating
 // openapi.yaml, building the router, warming the SDK) and returns the handler.
-func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logger, shared sharedState) (build func() (http.Handler, error), err error) {
+func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logger, shared sharedState, underFC bool) (build func() (http.Handler, error), err error) {
 	client, err := dms.New(dms.Options{
 		Region:   cfg.DMSRegion,
 		Endpoint: cfg.DMSEndpoint,
@@ -179,9 +192,8 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		WebhookMaxAge:      cfg.WebhookMaxAge,
 		AnnounceRate:       cfg.AnnounceRate,
 		State:              shared.handler,
-		// Revocations must reach every instance: Redis, or a local server,
-		// which is the only instance there is.
-		StateShared: cfg.RedisURL != "" || getenv("FC_RUNTIME_API") == "",
+		// Revocations must reach every instance: Redis, or a local server.
+		StateShared: cfg.RedisURL != "" || !underFC,
 	}
 	return func() (http.Handler, error) {
 		if err := client.Prime(); err != nil {
@@ -197,6 +209,7 @@ type fcFunction struct {
 	build  func() (http.Handler, error)
 	log    *slog.Logger
 	once   sync.Once
+	h      http.Handler // the built handler
 	handle func(context.Context, events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error)
 	err    error
 }
@@ -205,12 +218,18 @@ type fcFunction struct {
 func (f *fcFunction) ready() error {
 	f.once.Do(func() {
 		start := time.Now()
+		// The build allocates several times the heap it keeps (parsing
+		// openapi.yaml above all): collecting during it would cost every
+		// cold start milliseconds of CPU (docs/performance.md). The first
+		// collection after it frees that garbage at once.
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
 		h, err := f.build()
 		if err != nil {
 			f.log.Error("initialization failed", "err", err.Error())
 			f.err = err
 			return
 		}
+		f.h = h
 		f.handle = fcadapter.Handler(h, maxEventBody)
 		f.log.Info("initialized", "ms", float64(time.Since(start).Microseconds())/1000)
 	})
@@ -310,8 +329,18 @@ func newSharedState(cfg config.Config, logger *slog.Logger) (sharedState, error)
 	}, nil
 }
 
+// localShutdownGrace bounds how long the local server waits for requests in
+// flight once asked to stop.
+const localShutdownGrace = 10 * time.Second
+
 // serve runs the local HTTP server until ctx ends, then shuts down gracefully.
 func serve(ctx context.Context, l net.Listener, h http.Handler) error {
+	return serveUntil(ctx, l, h, localShutdownGrace)
+}
+
+// serveUntil runs an HTTP server on l until ctx ends, then stops accepting
+// and waits up to grace for the requests in flight.
+func serveUntil(ctx context.Context, l net.Listener, h http.Handler, grace time.Duration) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -327,7 +356,7 @@ func serve(ctx context.Context, l net.Listener, h http.Handler) error {
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdown, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	err := srv.Shutdown(shutdown)
 	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {

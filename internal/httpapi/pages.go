@@ -9,6 +9,7 @@ import (
 	"mime"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The page templates and their one stylesheet. The stylesheet is inlined and
@@ -17,10 +18,15 @@ import (
 //go:embed pages/page.html pages/page.css
 var pageFiles embed.FS
 
+// pageTemplate is parsed on first use: most instances never render a page,
+// and package init runs on every cold start.
+var pageTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.ParseFS(pageFiles, "pages/page.html"))
+})
+
 var (
-	pageTemplate = template.Must(template.ParseFS(pageFiles, "pages/page.html"))
-	pageCSS      = template.CSS(mustReadPageFile("pages/page.css"))
-	pageCSP      = "default-src 'none'; style-src '" + cspHash(string(pageCSS)) + "'; img-src 'none'; " +
+	pageCSS = template.CSS(mustReadPageFile("pages/page.css"))
+	pageCSP = "default-src 'none'; style-src '" + cspHash(string(pageCSS)) + "'; img-src 'none'; " +
 		"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
 
@@ -105,7 +111,7 @@ func (a *API) writePage(c *call, p *problem) error {
 		d.Tone = "error"
 	}
 	var body bytes.Buffer
-	if err := pageTemplate.Execute(&body, d); err != nil {
+	if err := pageTemplate().Execute(&body, d); err != nil {
 		return err
 	}
 	h := c.w.Header()

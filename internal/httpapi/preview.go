@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"strconv"
+	"sync"
 
 	"github.com/dms-export-link/dms-export-link/internal/notify"
 )
@@ -15,8 +16,9 @@ const previewCSP = "default-src 'none'; base-uri 'none'; form-action 'none'; fra
 
 // previewTemplate is the card link-preview bots get. It names the ticket and
 // the link's expiry, which the signature vouches for; it has no link of its
-// own, no script, style or external asset.
-var previewTemplate = template.Must(template.New("preview").Parse(`<!doctype html>
+// own, no script, style or external asset. Parsed on first use, like pageTemplate.
+var previewTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("preview").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="robots" content="noindex, nofollow">
 <title>{{.Title}}</title>
@@ -29,6 +31,7 @@ var previewTemplate = template.Must(template.New("preview").Parse(`<!doctype htm
 <meta name="twitter:description" content="{{.Description}}">
 </head><body><h1>{{.Title}}</h1><p>{{.Description}}.</p><p>Open the link in a browser to download the file.</p></body></html>
 `))
+})
 
 // handlePreview answers a link-preview bot after the signature check, from
 // the link's claims alone: no DMS call (a preview must not cost one, nor
@@ -41,7 +44,7 @@ func (a *API) handlePreview(c *call) (*problem, error) {
 		Description: fmt.Sprintf("DMS export %d, link valid until %s", c.claims.OrderID, notify.FormatExpiry(c.claims.Expires)),
 	}
 	var buf bytes.Buffer
-	if err := previewTemplate.Execute(&buf, page); err != nil {
+	if err := previewTemplate().Execute(&buf, page); err != nil {
 		return nil, err
 	}
 	h := c.w.Header()

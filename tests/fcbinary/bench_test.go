@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -41,6 +42,114 @@ func echoBinary(b *testing.B) string {
 		b.Fatal(echoErr)
 	}
 	return echoBin
+}
+
+var (
+	bareOnce sync.Once
+	bareBin  string
+	bareErr  error
+)
+
+// bareBinary builds testdata/barefn, the bare SDK function (an empty
+// initializer, a constant answer), with make build's flags.
+func bareBinary(b *testing.B) string {
+	b.Helper()
+	bareOnce.Do(func() {
+		bin := filepath.Join(workDir, "barefn")
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./testdata/barefn")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			bareErr = fmt.Errorf("building barefn: %v\n%s", err, out)
+			return
+		}
+		bareBin = bin
+	})
+	if bareErr != nil {
+		b.Fatal(bareErr)
+	}
+	return bareBin
+}
+
+// median of ds in milliseconds.
+func median(ds []time.Duration) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	n := len(s)
+	m := s[n/2]
+	if n%2 == 0 {
+		m = (s[n/2-1] + s[n/2]) / 2
+	}
+	return float64(m) / float64(time.Millisecond)
+}
+
+// BenchmarkColdStartProfiles measures one probe on three processes, started
+// in turn in every iteration (the order rotates, so a busy moment of the
+// machine does not favour one): from exec to the initializer's answer and
+// then the answer to the first click on a download link.
+//
+//	bare-ms     testdata/barefn under the fake go1 runtime: the baseline
+//	go1-ms      our binary under the fake go1 runtime (s.yaml); a 302, one DMS call
+//	custom-ms   our binary started as s.custom.yaml says, FC's headers on the
+//	            click; a 302, one DMS call
+//	go1/bare, custom/bare   the ratios of the medians
+//	*-cpu-ms    CPU time each process used until then, which depends far
+//	            less than wall time on how busy the machine is
+//
+// All are medians over b.N iterations (use -benchtime=Nx).
+func BenchmarkColdStartProfiles(b *testing.B) {
+	bare := bareBinary(b)
+	var bareT, goT, customT, bareCPU, goCPU, customCPU []time.Duration
+	probes := []func(){
+		func() {
+			s := startStack(b, stackOptions{binary: bare})
+			s.initialize()
+			_, r := s.send(b, http.MethodGet, s.link(b, s.signer, orderReady, week()), nil, nil)
+			if r.StatusCode != http.StatusOK {
+				b.Fatalf("barefn answered %d", r.StatusCode)
+			}
+			bareT = append(bareT, r.done.Sub(s.started))
+			bareCPU = append(bareCPU, cpuTime(b, s.cmd.Process.Pid))
+			s.stop()
+		},
+		func() {
+			s := startStack(b, stackOptions{})
+			s.initialize()
+			r := s.get(b, s.link(b, s.signer, orderReady, week()), nil)
+			if r.StatusCode != http.StatusFound {
+				b.Fatalf("go1 download answered %d", r.StatusCode)
+			}
+			goT = append(goT, r.done.Sub(s.started))
+			goCPU = append(goCPU, cpuTime(b, s.cmd.Process.Pid))
+			s.stop()
+		},
+		func() {
+			s := startCustom(b, nil)
+			if got := s.lifecycle(b, http.MethodPost, "/initialize", "init"); got != http.StatusNoContent {
+				b.Fatalf("custom initializer answered %d", got)
+			}
+			r := s.do(b, http.MethodGet, s.link(b, orderReady), fcHeaders("click", s.creds))
+			if r.StatusCode != http.StatusFound {
+				b.Fatalf("custom download answered %d", r.StatusCode)
+			}
+			customT = append(customT, r.done.Sub(s.started))
+			customCPU = append(customCPU, cpuTime(b, s.cmd.Process.Pid))
+			s.stop()
+		},
+	}
+	for i := 0; i < b.N; i++ {
+		for j := range probes {
+			probes[(i+j)%len(probes)]()
+		}
+	}
+	b.ReportMetric(median(bareT), "bare-ms")
+	b.ReportMetric(median(goT), "go1-ms")
+	b.ReportMetric(median(customT), "custom-ms")
+	b.ReportMetric(median(goT)/median(bareT), "go1/bare")
+	b.ReportMetric(median(customT)/median(bareT), "custom/bare")
+	b.ReportMetric(median(bareCPU), "bare-cpu-ms")
+	b.ReportMetric(median(goCPU), "go1-cpu-ms")
+	b.ReportMetric(median(customCPU), "custom-cpu-ms")
+	b.ReportMetric(median(goCPU)/median(bareCPU), "go1/bare-cpu")
 }
 
 func ms(d time.Duration, n int) float64 { return float64(d) / float64(n) / float64(time.Millisecond) }
@@ -186,4 +295,56 @@ func vmHWM(b *testing.B, pid int) float64 {
 	}
 	b.Fatal("no VmHWM in /proc/<pid>/status")
 	return 0
+}
+
+// BenchmarkCustomRuntimeBurst sends, in every iteration, a burst of 200
+// concurrent clicks on one new link to one initialized custom-runtime
+// instance (started as s.custom.yaml says), as a chat group's members
+// clicking the same notification, and reports:
+//
+//	dms-calls/burst   DMS calls per burst (coalesced: 1 is the promise)
+//	p50-ms, p99-ms    click latencies over all bursts
+//	VmHWM-MB          the instance's peak RSS after all bursts
+//
+// The DMS emulator answers at once, so the latencies are the function's own.
+func BenchmarkCustomRuntimeBurst(b *testing.B) {
+	const clicks = 200
+	s := startCustom(b, nil)
+	if got := s.lifecycle(b, http.MethodPost, "/initialize", "init"); got != http.StatusNoContent {
+		b.Fatalf("initializer answered %d", got)
+	}
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		order := int64(8_000_000 + i)
+		s.env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: order, State: dmsfake.StateReady, File: readyFile})
+		link := s.link(b, order)
+		start := make(chan struct{})
+		results := make([]*response, clicks)
+		var wg sync.WaitGroup
+		for j := range clicks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				results[j] = s.do(b, http.MethodGet, link, fcHeaders(fmt.Sprintf("burst-%d-%d", i, j), s.creds))
+			}()
+		}
+		b.StartTimer()
+		close(start)
+		wg.Wait()
+		for _, r := range results {
+			if r == nil || r.StatusCode != http.StatusFound {
+				b.Fatal("a click of the burst was not a 302")
+			}
+			lat = append(lat, r.elapsed)
+		}
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(s.env.Gateway.Calls())/float64(b.N), "dms-calls/burst")
+	b.ReportMetric(float64(lat[len(lat)/2])/float64(time.Millisecond), "p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100])/float64(time.Millisecond), "p99-ms")
+	b.ReportMetric(vmHWM(b, s.cmd.Process.Pid), "VmHWM-MB")
 }
