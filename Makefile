@@ -22,15 +22,14 @@ lint:
 	$(GO) tool staticcheck ./...
 	npx --yes $(REDOCLY) lint --format=stylish openapi.yaml
 
-## preview: s.yaml, s.redis.yaml (shared state in a VPC) and s.custom.yaml (custom runtime) render
-## offline with Serverless Devs, every ${...} resolved. The variables the templates require get dummy
-## values; a throwaway HOME keeps your `s config` credentials out of it.
-TEMPLATES := s.yaml s.redis.yaml s.custom.yaml
+## preview: s.yaml, s.custom.yaml and s.redis.yaml (shared state in a VPC) render offline with
+## Serverless Devs, every ${...} resolved. The variables they require get dummy values; a throwaway
+## HOME keeps your `s config` credentials out of it.
+TEMPLATES := s.yaml s.custom.yaml s.redis.yaml
 preview:
 	@home=$$(mktemp -d); trap 'rm -rf "$$home"' EXIT; \
 	for t in $(TEMPLATES); do \
-	extra=; want="runtime: go1"; \
-	if [ $$t = s.custom.yaml ]; then want="runtime: custom"; fi; \
+	extra=; want=runtime; \
 	if [ $$t = s.redis.yaml ]; then want=vpcConfig; \
 		extra="REDIS_URL=redis://:preview-only@r-preview.redis.rds.aliyuncs.com:6379/0 FC_VPC_ID=vpc-preview FC_VSWITCH_ID=vsw-preview FC_SECURITY_GROUP_ID=sg-preview"; fi; \
 	out=$$(env HOME="$$home" npm_config_cache="$${npm_config_cache:-$$HOME/.npm}" npm_config_update_notifier=false \

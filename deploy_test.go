@@ -90,8 +90,8 @@ func TestSYAMLMatchesBuild(t *testing.T) {
 		makeVar(t, mk, "BUILDFLAGS") != `-trimpath -ldflags "-s -w"` {
 		t.Fatal("the Makefile's build recipe is not the static, stripped linux/amd64 build")
 	}
-	if got := strings.Fields(makeVar(t, mk, "TEMPLATES")); !slices.Equal(got, templates) {
-		t.Errorf("make preview renders %q, want every template %q", got, templates)
+	if got, want := strings.Fields(makeVar(t, mk, "TEMPLATES")), append(slices.Clone(templates), redisTemplate); !slices.Equal(got, want) {
+		t.Errorf("make preview renders %q, want every template %q", got, want)
 	}
 	for _, tmpl := range templates {
 		t.Run(tmpl, func(t *testing.T) {
@@ -220,6 +220,55 @@ func TestTemplatesAgree(t *testing.T) {
 		}
 		if !slices.Equal(b.Actions.PreDeploy, c.Actions.PreDeploy) || b.Props.Code != c.Props.Code {
 			t.Errorf("the build or the code differs between %s and %s", templates[0], templates[1])
+		}
+	}
+}
+
+// redisTemplate extends s.yaml with the VPC that reaches Redis/Tair.
+const redisTemplate = "s.redis.yaml"
+
+// TestRedisTemplate: s.redis.yaml changes s.yaml only by the VPC and by
+// requiring REDIS_URL, all from the deploying shell's environment.
+func TestRedisTemplate(t *testing.T) {
+	raw, err := os.ReadFile(redisTemplate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Extend    string `yaml:"extend"`
+		Resources map[string]struct {
+			Props struct {
+				VPC struct {
+					VPCID           string   `yaml:"vpcId"`
+					VSwitchIDs      []string `yaml:"vSwitchIds"`
+					SecurityGroupID string   `yaml:"securityGroupId"`
+				} `yaml:"vpcConfig"`
+				EnvironmentVariables map[string]string `yaml:"environmentVariables"`
+			} `yaml:"props"`
+		} `yaml:"resources"`
+	}
+	if err := yaml.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	base := readTemplate(t, templates[0])
+	if s.Extend != templates[0] || len(s.Resources) != 1 {
+		t.Fatalf("%s extends %q with %d resources, want %s with one", redisTemplate, s.Extend, len(s.Resources), templates[0])
+	}
+	for name, r := range s.Resources {
+		if _, ok := base.Resources[name]; !ok {
+			t.Errorf("%s: resource %s is not in %s", redisTemplate, name, templates[0])
+		}
+		v := r.Props.VPC
+		for _, field := range append([]string{v.VPCID, v.SecurityGroupID}, v.VSwitchIDs...) {
+			if !strings.HasPrefix(field, "${env('") {
+				t.Errorf("%s: vpcConfig value %q is not taken from the environment", redisTemplate, field)
+			}
+		}
+		if len(v.VSwitchIDs) == 0 {
+			t.Errorf("%s: vpcConfig has no vSwitch", redisTemplate)
+		}
+		if got := r.Props.EnvironmentVariables; len(got) != 1 || got["REDIS_URL"] != "${env('REDIS_URL')}" {
+			t.Errorf("%s: environmentVariables %v, want only REDIS_URL, required", redisTemplate, got)
 		}
 	}
 }

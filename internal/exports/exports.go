@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/dms-export-link/dms-export-link/internal/dms"
@@ -36,7 +37,7 @@ type Client interface {
 type Options struct {
 	AllowedHosts      []string      // exact hosts or "*.suffix" patterns (lower-case); a URL's host must match one
 	AllowHTTPLoopback bool          // allow plain http (and any port) only when the host is a loopback IP or "localhost" (demo/tests)
-	CacheSize         int           // entries of the default in-memory Store, LRU-evicted; default 10000
+	CacheSize         int           // answers kept in this process, LRU-evicted; default 10000
 	ExpiryMargin      time.Duration // drop a cached URL this long before the OSS URL expires; default 2m
 	FallbackTTL       time.Duration // cache life when the URL's expiry cannot be read; default 30s
 	NotReadyTTL       time.Duration // how long a "not ready yet" answer is reused; default 5s
@@ -53,7 +54,8 @@ type Options struct {
 	// DefaultShares.
 	Shares map[Class]int
 	// Store is the state the Service shares with other instances: cached
-	// answers, leases, DMS budgets. nil = a Memory of CacheSize keys on Now.
+	// answers, leases, DMS budgets. nil = nothing shared: a Memory of
+	// CacheSize keys on Now for leases and budgets, answers in this process.
 	Store state.Store
 	// Sealer, when set, encrypts and authenticates every cached answer
 	// before it reaches Store. Set it whenever Store is shared: the OSS URL
@@ -118,7 +120,12 @@ type Service struct {
 	now    func() time.Time
 	rand   func() float64
 	store  state.Store
-	seal   *Sealer // nil = answers stored as they are (a Store of this process)
+	shared bool    // answers go to store too, not only to local
+	seal   *Sealer // nil = answers stored as they are
+	// local holds decoded answers until they go stale. A stored answer
+	// never changes before then (a flight runs only once it is stale), so
+	// a warm instance answers without a round trip to the store.
+	local  *lru.Cache[dms.Request, localEntry]
 	group  singleflight.Group
 	limits map[Class]state.Limit // nil = unlimited
 }
@@ -140,6 +147,26 @@ type entryError struct {
 	Message    string   `json:"m,omitempty"`
 	RequestID  string   `json:"q,omitempty"`
 	HTTPStatus int      `json:"s,omitempty"`
+}
+
+// dmsError is the cached error as callers get it: no cause, no retry hint.
+func (e *entryError) dmsError() *dms.Error {
+	return &dms.Error{Kind: e.Kind, Code: e.Code, Message: e.Message, RequestID: e.RequestID, HTTPStatus: e.HTTPStatus}
+}
+
+// localEntry is an answer in this process: a result or a business error.
+type localEntry struct {
+	res   dms.Result
+	err   *dms.Error
+	until time.Time
+}
+
+func (e localEntry) answer() (dms.Result, error) {
+	if e.err != nil {
+		c := *e.err // each caller gets its own copy
+		return dms.Result{}, &c
+	}
+	return e.res, nil
 }
 
 // outcome is what one shared call hands to every waiter.
@@ -170,10 +197,12 @@ func New(c Client, o Options) *Service {
 	if s.rand == nil {
 		s.rand = rand.Float64
 	}
-	s.store = o.Store
+	s.store, s.shared = o.Store, o.Store != nil
 	if s.store == nil {
 		s.store = state.NewMemory(o.CacheSize, s.now)
 	}
+	// New fails only for a size <= 0, which setDefault rules out.
+	s.local, _ = lru.New[dms.Request, localEntry](o.CacheSize)
 	s.seal = o.Sealer
 	if o.RateLimit > 0 {
 		setDefault(&o.RateBurst, 1)
@@ -304,8 +333,19 @@ func ticketKey(req dms.Request, what string) string {
 func budgetKey(c Class) string { return "dms-budget:" + string(c) }
 
 // cached returns a fresh cached answer for req: a result, or a DMS business
-// error. Anything unreadable (another key's seal, a damaged value) is a miss.
+// error, from this process or else from the shared store. Anything
+// unreadable there (another key's seal, a damaged value) is a miss.
 func (s *Service) cached(ctx context.Context, req dms.Request) (dms.Result, error, bool) {
+	if le, ok := s.local.Get(req); ok {
+		if s.now().Before(le.until) {
+			res, err := le.answer()
+			return res, err, true
+		}
+		s.local.Remove(req)
+	}
+	if !s.shared {
+		return dms.Result{}, nil, false
+	}
 	key := ticketKey(req, "answer")
 	b, ok, err := s.store.Get(ctx, key)
 	if err != nil || !ok {
@@ -320,11 +360,13 @@ func (s *Service) cached(ctx context.Context, req dms.Request) (dms.Result, erro
 	if json.Unmarshal(b, &e) != nil || !s.now().Before(time.Unix(0, e.Until)) {
 		return dms.Result{}, nil, false
 	}
+	le := localEntry{res: dms.Result{RequestID: e.RequestID, Ready: e.Ready, URL: e.URL, TipMessage: e.Tip}, until: time.Unix(0, e.Until)}
 	if e.Err != nil {
-		return dms.Result{}, &dms.Error{Kind: e.Err.Kind, Code: e.Err.Code, Message: e.Err.Message,
-			RequestID: e.Err.RequestID, HTTPStatus: e.Err.HTTPStatus}, true
+		le = localEntry{err: e.Err.dmsError(), until: le.until}
 	}
-	return dms.Result{RequestID: e.RequestID, Ready: e.Ready, URL: e.URL, TipMessage: e.Tip}, nil, true
+	s.local.Add(req, le)
+	res, aerr := le.answer()
+	return res, aerr, true
 }
 
 // Polling bounds of a resolve waiting for another instance's DMS call.
@@ -352,7 +394,8 @@ func (s *Service) flight(ctx context.Context, req dms.Request, end time.Time) ou
 		// A store error counts as holding the lease: without shared state
 		// this instance asks for itself.
 		won, err := s.store.SetNX(fctx, lease, token, max(time.Until(end), time.Millisecond))
-		if fctx.Err() != nil {
+		// A socket deadline can fire before the context notices its own.
+		if fctx.Err() != nil || !time.Now().Before(end) {
 			return outcome{err: timeoutError(context.DeadlineExceeded), remote: true}
 		}
 		if won || err != nil {
@@ -422,6 +465,14 @@ func (s *Service) remember(ctx context.Context, req dms.Request, res dms.Result,
 	}
 	ttl := until.Sub(now)
 	if ttl <= 0 {
+		return
+	}
+	le := localEntry{res: res, until: until}
+	if e.Err != nil {
+		le = localEntry{err: e.Err.dmsError(), until: until}
+	}
+	s.local.Add(req, le)
+	if !s.shared {
 		return
 	}
 	e.Until = until.UnixNano()

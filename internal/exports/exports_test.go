@@ -97,8 +97,8 @@ func TestResolveCacheLifetime(t *testing.T) {
 			}
 			resolve(CacheMiss, 1)
 			if tt.life == 0 {
-				if _, ok, _ := s.store.Get(context.Background(), ticketKey(ticket, "answer")); ok {
-					t.Error("the store holds an answer already stale")
+				if n := s.local.Len(); n != 0 {
+					t.Errorf("the cache holds %d answers, want none for an answer already stale", n)
 				}
 				resolve(CacheMiss, 2)
 				return
@@ -459,6 +459,9 @@ func TestResolveCacheIsBounded(t *testing.T) {
 	for i := range keys {
 		if _, err := s.Resolve(context.Background(), dms.Request{OrderID: int64(i + 1), Region: "cn-hangzhou"}); err != nil {
 			t.Fatalf("Resolve %d: %v", i, err)
+		}
+		if got := s.local.Len(); got > size {
+			t.Fatalf("after %d keys the cache holds %d entries, limit %d", i+1, got, size)
 		}
 	}
 	// The most recent key is still cached, the first one was evicted.

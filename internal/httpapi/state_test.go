@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/redistest"
 )
 
@@ -48,7 +49,9 @@ func TestTwoInstancesShareAnswers(t *testing.T) {
 }
 
 // TestClickSurvivesRedisFailures: Redis killed or frozen, a click still gets
-// its redirect within the invocation's deadline, logged "degraded".
+// its redirect within the invocation's deadline, logged "degraded" when it
+// needed Redis (a ticket this instance has not seen); a ticket the instance
+// already holds is answered from its memory without touching Redis.
 func TestClickSurvivesRedisFailures(t *testing.T) {
 	t.Parallel()
 	for name, breakIt := range map[string]func(*redistest.Server){
@@ -59,19 +62,24 @@ func TestClickSurvivesRedisFailures(t *testing.T) {
 			t.Parallel()
 			srv := redistest.Start(t, redistest.Options{})
 			h := newHarness(t, harnessOptions{redis: srv, deadline: 5 * time.Second})
-			link := h.link(orderReady, h.week())
-			if res := h.get(link, nil); res.StatusCode != http.StatusFound {
+			const other = orderReady + 100
+			h.env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: other, State: dmsfake.StateReady, FileName: "other.csv", File: readyFile})
+			seen, unseen := h.link(orderReady, h.week()), h.link(other, h.week())
+			if res := h.get(seen, nil); res.StatusCode != http.StatusFound {
 				t.Fatalf("click with Redis up: %d", res.StatusCode)
 			}
 			breakIt(srv)
-			for i := range 3 {
+			for i, link := range []string{unseen, seen, unseen} {
 				if res := h.get(link, nil); res.StatusCode != http.StatusFound {
 					t.Fatalf("click %d with Redis %s: %d %s", i+1, name, res.StatusCode, res.body)
 				}
 			}
 			states := h.requestStates()
-			if want := []string{"redis", "degraded", "degraded", "degraded"}; strings.Join(states, ",") != strings.Join(want, ",") {
+			if want := []string{"redis", "degraded", "redis", "redis"}; strings.Join(states, ",") != strings.Join(want, ",") {
 				t.Errorf("request log states %v, want %v", states, want)
+			}
+			if n := h.env.Gateway.CallsFor(other); n != 1 {
+				t.Errorf("DMS calls for the unseen ticket = %d, want 1", n)
 			}
 			if n := strings.Count(h.logs.String(), "shared state unavailable"); n != 1 {
 				t.Errorf("%d warnings about Redis, want 1", n)

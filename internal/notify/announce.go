@@ -45,7 +45,7 @@ type Announcer struct {
 	// until the Announce's deadline) and which robots received it (for the
 	// window). nil = a Memory of Capacity keys, this instance only.
 	Store  state.Store
-	Now    func() time.Time
+	Now    func() time.Time // the default Store's clock
 	Logger *slog.Logger
 
 	once  sync.Once
