@@ -2,25 +2,33 @@
 GO        ?= go
 TARGET    ?= target
 BINARY    := $(TARGET)/main
+DIST      ?= dist
+PACKAGE   := $(DIST)/function.zip
 REDOCLY   := @redocly/cli@2.77.0
+SPECTRAL  := @stoplight/spectral-cli@6.16.3
 SDEVS     := @serverless-devs/s@3.1.10
 BUILDFLAGS := -trimpath -ldflags "-s -w"
 
-.PHONY: demo test lint preview build package clean
+.PHONY: demo test setup lint preview build package clean
 
 ## demo: run the function locally with its DMS emulator and sample tickets
 demo:
 	$(GO) run ./function -demo
 
-## test: everything CI checks (gofmt, vet, staticcheck, spec lint, s.yaml preview, tests with -race)
-test: lint preview
+## test: everything CI checks (gofmt, vet, staticcheck, spec lint by Redocly and Spectral, s.yaml preview, tests with -race)
+test: setup lint preview
 	$(GO) test -race ./...
+
+## setup: install what the tests need (Chromium, redis-server, Node.js, zip) or say what is missing
+setup:
+	@bash .ci/setup
 
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 	npx --yes $(REDOCLY) lint --format=stylish openapi.yaml
+	npx --yes $(SPECTRAL) lint --fail-severity=warn --ruleset .spectral.yaml openapi.yaml
 
 ## preview: s.yaml, s.custom.yaml and s.redis.yaml (shared state in a VPC) render offline with
 ## Serverless Devs, every ${...} resolved. The variables they require get dummy values; a throwaway
@@ -44,10 +52,12 @@ preview:
 build:
 	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build $(BUILDFLAGS) -o $(BINARY) ./function
 
-## package: the zip FC accepts: the executable at the root with its run bit
+## package: the zip FC accepts (the executable at the root with its run bit), written
+## outside $(TARGET), the folder `s deploy` uploads
 package: build
-	rm -f $(TARGET)/function.zip
-	cd $(TARGET) && zip -X -q function.zip main
+	mkdir -p $(DIST)
+	rm -f $(PACKAGE)
+	cd $(TARGET) && zip -X -q $(abspath $(PACKAGE)) main
 
 clean:
-	rm -rf $(TARGET)
+	rm -rf $(TARGET) $(DIST)

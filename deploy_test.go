@@ -93,14 +93,15 @@ func TestSYAMLMatchesBuild(t *testing.T) {
 	if got, want := strings.Fields(makeVar(t, mk, "TEMPLATES")), append(slices.Clone(templates), redisTemplate); !slices.Equal(got, want) {
 		t.Errorf("make preview renders %q, want every template %q", got, want)
 	}
+	pkg := strings.ReplaceAll(makeVar(t, mk, "PACKAGE"), "$(DIST)", makeVar(t, mk, "DIST"))
 	for _, tmpl := range templates {
 		t.Run(tmpl, func(t *testing.T) {
-			checkTemplate(t, readTemplate(t, tmpl), binary)
+			checkTemplate(t, readTemplate(t, tmpl), binary, pkg)
 		})
 	}
 }
 
-func checkTemplate(t *testing.T, s sYAML, binary string) {
+func checkTemplate(t *testing.T, s sYAML, binary, pkg string) {
 	if s.Edition != "3.0.0" || len(s.Resources) != 1 {
 		t.Fatalf("edition %q with %d resources, want 3.0.0 with one function", s.Edition, len(s.Resources))
 	}
@@ -114,6 +115,9 @@ func checkTemplate(t *testing.T, s sYAML, binary string) {
 		}
 		if got, want := filepath.Clean(p.Code), filepath.Clean(filepath.Dir(binary)); got != want {
 			t.Errorf("%s: code %q, but make build writes into %q", name, got, want)
+		}
+		if rel, err := filepath.Rel(filepath.Clean(p.Code), filepath.Clean(pkg)); err != nil || !strings.HasPrefix(rel, "..") {
+			t.Errorf("%s: make package writes %q inside the code folder %q, so s deploy would upload the zip too", name, pkg, p.Code)
 		}
 		if got, want := p.Handler, filepath.Base(binary); got != want {
 			t.Errorf("%s: handler %q, but the built executable is %q", name, got, want)

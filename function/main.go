@@ -137,11 +137,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // openapi.yaml, building the router, warming the SDK) and returns the handler.
 func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logger, shared sharedState, underFC bool) (build func() (http.Handler, error), err error) {
 	client, err := dms.New(dms.Options{
-		Region:   cfg.DMSRegion,
-		Endpoint: cfg.DMSEndpoint,
-		Scheme:   cfg.DMSScheme,
-		Timeout:  cfg.DMSTimeout,
-		Getenv:   getenv,
+		Region:       cfg.DMSRegion,
+		Endpoint:     cfg.DMSEndpoint,
+		EndpointType: cfg.DMSEndpointType,
+		Scheme:       cfg.DMSScheme,
+		Timeout:      cfg.DMSTimeout,
+		Getenv:       getenv,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
@@ -199,6 +200,7 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		if err := client.Prime(); err != nil {
 			return nil, err
 		}
+		shared.connect()
 		return httpapi.New(deps)
 	}, nil
 }
@@ -295,6 +297,7 @@ type sharedState struct {
 	announce state.Store     // the Announcer's marks
 	handler  state.Store     // httpapi: replay memory, command and announcement budgets, revocations
 	sealer   *exports.Sealer // seals answers bound for Redis
+	connect  func()          // opens a first connection, so no click pays for dialing
 	close    func()
 }
 
@@ -303,7 +306,7 @@ type sharedState struct {
 // that is down at start-up is such a failure, not a start-up error.
 func newSharedState(cfg config.Config, logger *slog.Logger) (sharedState, error) {
 	if cfg.RedisURL == "" {
-		return sharedState{label: state.LabelMemory, close: func() {}}, nil
+		return sharedState{label: state.LabelMemory, connect: func() {}, close: func() {}}, nil
 	}
 	r, err := state.NewRedis(state.RedisOptions{URL: cfg.RedisURL, Prefix: cfg.RedisKeyPrefix, Timeout: cfg.RedisTimeout})
 	if err != nil {
@@ -325,7 +328,14 @@ func newSharedState(cfg config.Config, logger *slog.Logger) (sharedState, error)
 		announce: cache.WithBackup(state.NewMemory(cfg.AnnounceDedupe, nil)),
 		handler:  cache.WithBackup(state.NewMemory(0, nil)),
 		sealer:   sealer,
-		close:    func() { _ = r.Close() },
+		connect: func() {
+			// Under go1 the initializer runs this before the first request;
+			// a failure here is logged and the requests degrade as usual.
+			if err := r.Ping(context.Background()); err != nil {
+				logger.Warn("Redis did not answer at start-up; the first requests use this instance's memory", "err", err.Error())
+			}
+		},
+		close: func() { _ = r.Close() },
 	}, nil
 }
 

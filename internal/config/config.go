@@ -25,11 +25,12 @@ import (
 // Config is the validated configuration. Zero-valued optional strings mean
 // "feature off".
 type Config struct {
-	DMSTid      int64         // DMS_TID: tenant used when a link has none; 0 = DMS's default for the role
-	DMSRegion   string        // DMS_REGION, else FC_REGION, else "cn-hangzhou"
-	DMSEndpoint string        // DMS_ENDPOINT: host[:port] override; "" = the SDK's resolution
-	DMSScheme   string        // DMS_SCHEME: "https" (default) or "http"
-	DMSTimeout  time.Duration // DMS_TIMEOUT: bound of one DMS call
+	DMSTid          int64         // DMS_TID: tenant used when a link has none; 0 = DMS's default for the role
+	DMSRegion       string        // DMS_REGION, else FC_REGION, else "cn-hangzhou"
+	DMSEndpoint     string        // DMS_ENDPOINT: host[:port] override; "" = the regional endpoint of DMSRegion
+	DMSEndpointType string        // DMS_ENDPOINT_TYPE: "public" or "vpc" regional endpoint
+	DMSScheme       string        // DMS_SCHEME: "https" (default) or "http"
+	DMSTimeout      time.Duration // DMS_TIMEOUT: bound of one DMS call
 
 	LinkKeys   []links.Key   // LINK_KEYS: first signs, all verify; empty = downloads refused
 	LinkTTL    time.Duration // LINK_TTL: lifetime of minted links
@@ -145,7 +146,7 @@ func fields() []field {
 				ld.c.DMSRegion = v
 				return nil
 			}},
-		{Variable: Variable{"DMS_ENDPOINT", "", "host[:port] of the DMS API, overriding the SDK's endpoint (VPC endpoints, tests)", false},
+		{Variable: Variable{"DMS_ENDPOINT", "", "host[:port] of the DMS API, overriding the regional endpoint (the central dms-enterprise.aliyuncs.com, tests)", false},
 			parse: func(ld *loader, v string) error {
 				if v == "" {
 					return nil
@@ -156,15 +157,10 @@ func fields() []field {
 				ld.c.DMSEndpoint = strings.ToLower(v)
 				return nil
 			}},
-		{Variable: Variable{"DMS_SCHEME", "https", "scheme of DMS API calls: https, or http for tests against an emulator", false},
-			parse: func(ld *loader, v string) error {
-				v = strings.ToLower(v)
-				if v != "https" && v != "http" {
-					return fmt.Errorf("%q must be https or http", v)
-				}
-				ld.c.DMSScheme = v
-				return nil
-			}},
+		choiceField("DMS_ENDPOINT_TYPE", "which regional endpoint of DMS_REGION to call: public (dms-enterprise.<region>.aliyuncs.com) or vpc (dms-enterprise-vpc.<region>.aliyuncs.com)",
+			[]string{"public", "vpc"}, func(c *Config) *string { return &c.DMSEndpointType }),
+		choiceField("DMS_SCHEME", "scheme of DMS API calls: https, or http for tests against an emulator",
+			[]string{"https", "http"}, func(c *Config) *string { return &c.DMSScheme }),
 		durationField("DMS_TIMEOUT", "10s", "upper bound of one DMS call, including retries", time.Second, time.Hour, func(c *Config) *time.Duration { return &c.DMSTimeout }),
 		{Variable: Variable{"LINK_KEYS", "", "signing keys of download links, kid:base64secret,... (first signs, all verify; secrets of at least 32 bytes); unset = download links refused", true},
 			parse: func(ld *loader, v string) error {
@@ -412,6 +408,18 @@ func durationField(name, def, desc string, lo, hi time.Duration, dst func(*Confi
 			return fmt.Errorf("%s is outside %s to %s", formatDuration(d), formatDuration(lo), formatDuration(hi))
 		}
 		*dst(ld.c) = d
+		return nil
+	}}
+}
+
+// choiceField accepts one of choices, case-insensitively; the first is the default.
+func choiceField(name, desc string, choices []string, dst func(*Config) *string) field {
+	return field{Variable: Variable{name, choices[0], desc, false}, parse: func(ld *loader, v string) error {
+		v = strings.ToLower(v)
+		if !slices.Contains(choices, v) {
+			return fmt.Errorf("%q must be %s", v, strings.Join(choices, " or "))
+		}
+		*dst(ld.c) = v
 		return nil
 	}}
 }

@@ -33,6 +33,7 @@ func TestDefaults(t *testing.T) {
 	got := mustLoad(t, nil)
 	want := Config{
 		DMSRegion:            "cn-hangzhou",
+		DMSEndpointType:      "public",
 		DMSScheme:            "https",
 		DMSTimeout:           10 * time.Second,
 		LinkTTL:              168 * time.Hour,
@@ -154,6 +155,8 @@ func TestValidValues(t *testing.T) {
 			return c.DMSEndpoint + " " + c.DMSScheme, "127.0.0.1:8080 http"
 		}},
 		{"endpoint ipv6", map[string]string{"DMS_ENDPOINT": "[::1]:8080"}, func(c Config) (any, any) { return c.DMSEndpoint, "[::1]:8080" }},
+		{"endpoint type default", map[string]string{}, func(c Config) (any, any) { return c.DMSEndpointType, "public" }},
+		{"endpoint type vpc", map[string]string{"DMS_ENDPOINT_TYPE": " VPC "}, func(c Config) (any, any) { return c.DMSEndpointType, "vpc" }},
 		{"link keys", map[string]string{"LINK_KEYS": "new:" + key('b') + ", old:" + key('a')}, func(c Config) (any, any) {
 			return len(c.LinkKeys), 2
 		}},
@@ -237,6 +240,7 @@ func TestBadValues(t *testing.T) {
 		{"endpoint port", map[string]string{"DMS_ENDPOINT": "dms.example.com:0"}, "DMS_ENDPOINT"},
 		{"endpoint port word", map[string]string{"DMS_ENDPOINT": "dms.example.com:http"}, "DMS_ENDPOINT"},
 		{"endpoint bare ipv6", map[string]string{"DMS_ENDPOINT": "::1"}, "DMS_ENDPOINT"},
+		{"endpoint type", map[string]string{"DMS_ENDPOINT_TYPE": "internal"}, "DMS_ENDPOINT_TYPE"},
 		{"scheme", map[string]string{"DMS_SCHEME": "ftp"}, "DMS_SCHEME"},
 		{"http without endpoint", map[string]string{"DMS_SCHEME": "http"}, "DMS_SCHEME"},
 		{"timeout word", map[string]string{"DMS_TIMEOUT": "soon"}, "DMS_TIMEOUT"},

@@ -14,6 +14,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -52,6 +54,8 @@ func (c *Checker) Spec() *openapi3.T { return c.doc }
 //   - an answer on an operation must be documented for it: status, headers and
 //     body (IncludeResponseStatus); for HEAD and text/html, whose bodies
 //     kin-openapi does not check, the status and media type must be listed;
+//   - every header it carries must be declared for its status, except the
+//     ones HTTP itself defines for every message (Content-Type, ...);
 //   - a 302 must carry Location, Cache-Control and Referrer-Policy, which
 //     kin-openapi does not check on redirects;
 //   - an answer outside every operation (404, 405) must be a Problem.
@@ -71,8 +75,11 @@ func (c *Checker) Check(req *http.Request, reqBody []byte, res *http.Response, b
 	if documented == nil {
 		return fmt.Errorf("%s %s: status %d is not in openapi.yaml for %s", req.Method, req.URL.Path, res.StatusCode, route.Operation.OperationID)
 	}
+	if err := undeclaredHeaders(res.Header, documented.Value); err != nil {
+		return fmt.Errorf("%s %s: response %d: %w", req.Method, req.URL.Path, res.StatusCode, err)
+	}
 	if req.Method == http.MethodHead {
-		return nil // kin-openapi skips HEAD; the status is documented
+		return nil // kin-openapi skips HEAD; the status and headers are documented
 	}
 	opts := &openapi3filter.Options{IncludeResponseStatus: true}
 	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt == "text/html" {
@@ -96,6 +103,36 @@ func (c *Checker) Check(req *http.Request, reqBody []byte, res *http.Response, b
 			}
 		}
 		return errors.Join(missing...)
+	}
+	return nil
+}
+
+// framingHeaders describe the message rather than the answer; OpenAPI
+// leaves them out of response headers (Content-Type is the media type).
+var framingHeaders = map[string]bool{
+	"Content-Type": true, "Content-Length": true, "Date": true,
+	"Connection": true, "Transfer-Encoding": true, "Keep-Alive": true,
+}
+
+// undeclaredHeaders names the headers of an answer that its documented
+// response does not declare. kin-openapi checks the declared ones only.
+func undeclaredHeaders(h http.Header, documented *openapi3.Response) error {
+	declared := make(map[string]bool, len(documented.Headers))
+	for name := range documented.Headers {
+		declared[http.CanonicalHeaderKey(name)] = true
+	}
+	var extra []string
+	for name := range h {
+		name = http.CanonicalHeaderKey(name)
+		// Function Compute's front door adds its own X-Fc-* headers
+		// (X-Fc-Request-Id) to every trigger response: the platform's, not ours.
+		if !framingHeaders[name] && !declared[name] && !strings.HasPrefix(name, "X-Fc-") {
+			extra = append(extra, name)
+		}
+	}
+	if len(extra) > 0 {
+		slices.Sort(extra)
+		return fmt.Errorf("headers %s are not declared in openapi.yaml", strings.Join(extra, ", "))
 	}
 	return nil
 }

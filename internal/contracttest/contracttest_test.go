@@ -33,6 +33,12 @@ func TestCheck(t *testing.T) {
 		{name: "page where HTML is documented", target: link, status: 410, header: map[string]string{"Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store"}, body: "<p>expired</p>"},
 		{name: "page where HTML is not documented", target: "/healthz", status: 200, header: map[string]string{"Content-Type": "text/html"}, body: "<p>ok</p>", wantErr: "text/html"},
 		{name: "HEAD with a documented status", method: http.MethodHead, target: link, status: 200},
+		{name: "undeclared header", target: "/healthz", status: 200, header: map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store", "X-Powered-By": "go"},
+			body: `{"status":"ok","linkSigning":"enabled","apiTokens":"disabled"}`, wantErr: "X-Powered-By"},
+		{name: "the platform's own header", target: "/healthz", status: 200, header: map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store", "X-Fc-Request-Id": "1-abc"},
+			body: `{"status":"ok","linkSigning":"enabled","apiTokens":"disabled"}`},
+		{name: "HEAD with an undeclared header", method: http.MethodHead, target: link, status: 200, header: map[string]string{"Set-Cookie": "a=b"}, wantErr: "Set-Cookie"},
+		{name: "problem without X-Request-Id", target: link, status: 410, header: map[string]string{"X-Request-Id": "", "Content-Type": "application/problem+json"}, body: problem, wantErr: "X-Request-Id"},
 		{name: "HEAD with an undocumented status", method: http.MethodHead, target: link, status: 302, wantErr: "status 302"},
 		{name: "unknown path with a problem", target: "/nothing", status: 404, header: map[string]string{"Content-Type": "application/problem+json"}, body: problem},
 		{name: "unknown path with plain text", target: "/nothing", status: 404, header: map[string]string{"Content-Type": "text/plain"}, body: "404 page not found", wantErr: "problem+json"},
@@ -46,7 +52,12 @@ func TestCheck(t *testing.T) {
 			}
 			req := httptest.NewRequest(method, tc.target, nil)
 			rec := httptest.NewRecorder()
+			rec.Header().Set("X-Request-Id", "r1")
 			for k, v := range tc.header {
+				if v == "" {
+					rec.Header().Del(k)
+					continue
+				}
 				rec.Header().Set(k, v)
 			}
 			rec.WriteHeader(tc.status)

@@ -32,15 +32,23 @@ const (
 	EnvSecurityToken   = "ALIBABA_CLOUD_SECURITY_TOKEN"
 )
 
-// Options configure a Client. The zero value talks HTTPS to the SDK's default
-// endpoint (dms-enterprise.aliyuncs.com) with a 10 s timeout.
+// Endpoint types: DMS documents a public and a VPC endpoint in every region
+// (docs/dms-sdk.md, "Endpoints").
+const (
+	EndpointPublic = "public" // dms-enterprise.<region>.aliyuncs.com
+	EndpointVPC    = "vpc"    // dms-enterprise-vpc.<region>.aliyuncs.com
+)
+
+// Options configure a Client. The zero value talks HTTPS to the public
+// endpoint of the call's region with a 10 s timeout.
 type Options struct {
-	Region    string              // default RegionId when Request.Region is empty (DMS_REGION, else FC_REGION)
-	Endpoint  string              // host[:port] override (DMS_ENDPOINT); "" = the SDK's resolution (dms-enterprise.aliyuncs.com)
-	Scheme    string              // "https" (default) or "http" (tests and demo only)
-	Timeout   time.Duration       // upper bound per call (DMS_TIMEOUT), default 10s; the context deadline shortens it
-	Transport *http.Transport     // shared by every call; nil = a tuned default (dial timeout, IdleConnTimeout, MaxIdleConnsPerHost)
-	Getenv    func(string) string // for the fallback credentials; nil = no fallback
+	Region       string              // default RegionId when Request.Region is empty (DMS_REGION, else FC_REGION)
+	Endpoint     string              // host[:port] override (DMS_ENDPOINT); "" = the regional endpoint of the call's region
+	EndpointType string              // EndpointPublic (default) or EndpointVPC, when Endpoint is ""
+	Scheme       string              // "https" (default) or "http" (tests and demo only)
+	Timeout      time.Duration       // upper bound per call (DMS_TIMEOUT), default 10s; the context deadline shortens it
+	Transport    *http.Transport     // shared by every call; nil = a tuned default (dial timeout, IdleConnTimeout, MaxIdleConnsPerHost)
+	Getenv       func(string) string // for the fallback credentials; nil = no fallback
 }
 
 // Client calls GetDataExportDownloadURL. It is safe for concurrent use: every
@@ -49,6 +57,7 @@ type Options struct {
 type Client struct {
 	region    string
 	endpoint  string
+	network   string // the SDK's Network for the regional endpoint: "" (public) or "vpc"
 	scheme    string // as the SDK spells it: "HTTPS" or "HTTP"
 	timeout   time.Duration
 	transport *http.Transport
@@ -76,6 +85,13 @@ func New(opts Options) (*Client, error) {
 		c.scheme = "HTTP"
 	default:
 		return nil, fmt.Errorf("dms: scheme %q: want https or http", opts.Scheme)
+	}
+	switch strings.ToLower(opts.EndpointType) {
+	case "", EndpointPublic:
+	case EndpointVPC:
+		c.network = "vpc"
+	default:
+		return nil, fmt.Errorf("dms: endpoint type %q: want %s or %s", opts.EndpointType, EndpointPublic, EndpointVPC)
 	}
 	if !regionPattern.MatchString(opts.Region) {
 		return nil, fmt.Errorf("dms: region %q: only letters, digits, '-' and '_' are allowed", opts.Region)
@@ -282,7 +298,11 @@ func (c *Client) call(rt http.RoundTripper, region string, creds Credentials, re
 		return Result{}, &Error{Kind: KindUnknown, Message: "creating the SDK client: " + redactText(err.Error(), creds)}
 	}
 	cli.EndpointMap = dms_enterprise.GetEndpointMap()
-	cli.EndpointType = dms_enterprise.GetEndpointType()
+	// The package says "central" (dms-enterprise.aliyuncs.com for every
+	// region); DMS documents an endpoint per region, public and VPC, which
+	// the SDK builds from these two fields (docs/dms-sdk.md, "Endpoints").
+	cli.EndpointType = "regional"
+	cli.Network = c.network
 
 	r := dms_enterprise.CreateGetDataExportDownloadURLRequest()
 	r.Scheme = c.scheme

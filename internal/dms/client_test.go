@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -265,35 +264,6 @@ func TestHTTPSIsDefault(t *testing.T) {
 	}
 	if !gotTLS.Load() {
 		t.Error("request did not arrive over TLS")
-	}
-}
-
-// TestDefaultEndpoint checks the SDK's endpoint data reaches the client: with
-// no Endpoint every region resolves to DMS's central endpoint, without a
-// location-service lookup. The transport stops each request before dialling.
-func TestDefaultEndpoint(t *testing.T) {
-	for _, region := range []string{"cn-hangzhou", "ap-southeast-1", "eu-central-1"} {
-		t.Run(region, func(t *testing.T) {
-			var mu sync.Mutex
-			var seen []string
-			errStop := errors.New("stopped before dialling")
-			tr := &http.Transport{Proxy: func(r *http.Request) (*url.URL, error) {
-				mu.Lock()
-				defer mu.Unlock()
-				seen = append(seen, r.URL.Scheme+"://"+r.URL.Host+r.URL.Path)
-				return nil, errStop
-			}}
-			c := newClient(t, Options{Region: region, Transport: tr, Timeout: 5 * time.Second})
-			_, err := c.DownloadURL(fcContext(t.Context(), testCreds), Request{OrderID: 1})
-			if got, want := asError(t, err).Kind, KindTransport; got != want {
-				t.Errorf("kind = %v, want %v (%v)", got, want, err)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if want := []string{"https://dms-enterprise.aliyuncs.com/"}; !slices.Equal(seen, want) {
-				t.Errorf("requests went to %q, want %q", seen, want)
-			}
-		})
 	}
 }
 

@@ -3,7 +3,7 @@
 // package that imports the SDK; everything else speaks the types below.
 //
 // The SDK's traps (HTTP by default, races, sticky timeouts, leaking retries,
-// secrets in transport errors) are described in ../shared/notes/dms-sdk.md.
+// secrets in transport errors) are described in docs/dms-sdk.md.
 package dms
 
 import (

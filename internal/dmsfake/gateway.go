@@ -1,7 +1,7 @@
 // Package dmsfake emulates, on loopback, the two Alibaba Cloud services the
 // function talks to: the DMS OpenAPI gateway answering GetDataExportDownloadURL
 // (signature, credentials, timestamps and nonces checked as the real gateway
-// does, notes/dms-sdk.md §3) and an OSS bucket serving V1 and V4 presigned
+// does, docs/dms-sdk.md, "Wire format") and an OSS bucket serving V1 and V4 presigned
 // URLs over TLS under its public host name (docs/oss-urls.md). Tests drive
 // it with the real alibaba-cloud-sdk-go; -demo runs on it.
 package dmsfake
@@ -302,7 +302,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, p map[string]str
 	switch {
 	case !ok:
 		// Assumption: DMS answers an unknown ticket (or another tenant's) as a
-		// business failure; no documented code exists (notes/dms-sdk.md §4).
+		// business failure; no documented code exists (docs/dms-sdk.md, "Answers and errors").
 		body.ErrorCode, body.ErrorMessage = "InvalidOrderId", "The order does not exist."
 	case t.State == StateForbidden:
 		return g.fail(w, r, format, requestID, &errForbidden)

@@ -16,7 +16,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The SDK fills this package map lazily and racily (notes/dms-sdk.md §1.7).
+	// The SDK fills this package map lazily and racily (docs/dms-sdk.md, "Concurrency and resource traps").
 	dms_enterprise.GetEndpointMap()
 	goleak.VerifyTestMain(m)
 }
@@ -53,7 +53,7 @@ func startEnv(t *testing.T, mutate func(*Options, *OSSOptions)) *Env {
 
 // recordingTransport keeps the last request the SDK sent, for replays and
 // string-to-sign checks. Not being an *http.Transport also stops the SDK
-// from rewriting it on every call (notes/dms-sdk.md §1.7).
+// from rewriting it on every call (docs/dms-sdk.md, "Concurrency and resource traps").
 type recordingTransport struct {
 	base *http.Transport
 	mu   sync.Mutex

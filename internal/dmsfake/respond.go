@@ -19,7 +19,7 @@ type gwError struct {
 }
 
 // Messages follow the real gateway's wording where it is known
-// (notes/dms-sdk.md §4); the rest are plausible stand-ins.
+// (docs/dms-sdk.md, "Answers and errors"); the rest are plausible stand-ins.
 var (
 	errThrottled = gwError{http.StatusBadRequest, "Throttling.User", "Request was denied due to user flow control."}
 	errUnavail   = gwError{http.StatusServiceUnavailable, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."}

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// canonicalQuery is step 2 of the RPC signature (notes/dms-sdk.md §3.2):
+// canonicalQuery is step 2 of the RPC signature (docs/dms-sdk.md, "Wire format"):
 // url.Values.Encode over every parameter but Signature, then the POP
 // replacements, so that it matches sdk/auth/rpc_signature_composer.go byte for byte.
 func canonicalQuery(params map[string]string) string {

@@ -4,7 +4,8 @@
 // through a lease in the shared state), spends one DMS budget split between
 // caller classes, retries throttling and transient failures with jittered
 // backoff inside the caller's deadline, and refuses URLs whose scheme or host
-// fail the allow-list (open-redirect prevention).
+// fail the allow-list (open-redirect prevention, as the OWASP Unvalidated
+// Redirects and Forwards Cheat Sheet advises; CWE-601).
 package exports
 
 import (
@@ -47,6 +48,7 @@ type Options struct {
 	RetryMax          time.Duration // largest backoff bound; default 2s
 	Reserve           time.Duration // time kept back from the caller's deadline to answer; default 150ms
 	CallTimeout       time.Duration // bound of one shared DMS call (all its tries); default 10s
+	LeaseTTL          time.Duration // a lease's life past its holder's last renewal, so waiters take over soon from a holder that died or lost Redis; default 1s
 	RateLimit         float64       // DMS calls per second for all who share Store; 0 = unlimited
 	RateBurst         int           // limiter burst; default 1 when RateLimit is set
 	// Shares split RateLimit and RateBurst between caller classes, each
@@ -190,6 +192,7 @@ func New(c Client, o Options) *Service {
 	setDefault(&o.RetryMax, 2*time.Second)
 	setDefault(&o.Reserve, 150*time.Millisecond)
 	setDefault(&o.CallTimeout, 10*time.Second)
+	setDefault(&o.LeaseTTL, time.Second)
 	s := &Service{client: c, opts: o, now: o.Now, rand: o.Rand}
 	if s.now == nil {
 		s.now = time.Now
@@ -393,7 +396,7 @@ func (s *Service) flight(ctx context.Context, req dms.Request, end time.Time) ou
 	for wait := pollFirst; ; wait = min(2*wait, pollMax) {
 		// A store error counts as holding the lease: without shared state
 		// this instance asks for itself.
-		won, err := s.store.SetNX(fctx, lease, token, max(time.Until(end), time.Millisecond))
+		won, err := s.store.SetNX(fctx, lease, token, s.leaseLife(end))
 		// A socket deadline can fire before the context notices its own.
 		if fctx.Err() != nil || !time.Now().Before(end) {
 			return outcome{err: timeoutError(context.DeadlineExceeded), remote: true}
@@ -408,7 +411,11 @@ func (s *Service) flight(ctx context.Context, req dms.Request, end time.Time) ou
 			return outcome{res: res, err: err, fromCache: true, remote: true}
 		}
 	}
-	defer func() { _ = s.store.DeleteIf(context.WithoutCancel(fctx), lease, token) }()
+	stopRenewing := s.renewLease(fctx, lease, token, end)
+	defer func() {
+		stopRenewing()
+		_ = s.store.DeleteIf(context.WithoutCancel(fctx), lease, token)
+	}()
 	// The previous holder may have answered between our last look and its
 	// release of the lease.
 	if res, err, ok := s.cached(fctx, req); ok {
@@ -429,6 +436,41 @@ func (s *Service) flight(ctx context.Context, req dms.Request, end time.Time) ou
 	}
 	s.remember(fctx, req, res, nil)
 	return outcome{res: res, attempts: attempts}
+}
+
+// leaseLife is how long a lease lives from now: LeaseTTL, never past end.
+func (s *Service) leaseLife(end time.Time) time.Duration {
+	return max(min(s.opts.LeaseTTL, time.Until(end)), time.Millisecond)
+}
+
+// renewLease keeps the lease alive while this instance asks DMS, renewing it
+// three times per LeaseTTL. A holder that dies, or whose Redis operations fail
+// (its answer then stays in its own memory), stops renewing, so waiters on
+// other instances take over within LeaseTTL instead of waiting out the whole
+// call. A renewal after the lease was lost may overwrite another holder's
+// lease; that costs at most one more DMS call. stop returns once renewing has.
+func (s *Service) renewLease(ctx context.Context, lease string, token []byte, end time.Time) (stop func()) {
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(s.opts.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				_ = s.store.Set(ctx, lease, token, s.leaseLife(end))
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-stopped
+	}
 }
 
 // leaseToken identifies one lease holder, so it releases only its own lease.

@@ -298,3 +298,82 @@ func TestSealerRefusesBadKeys(t *testing.T) {
 		}
 	}
 }
+
+// cutOff is a holder's store that reached Redis for the lease, then lost it:
+// every later write fails, as when the instance's Redis operations time out.
+type cutOff struct{ state.Store }
+
+func (c *cutOff) Set(context.Context, string, []byte, time.Duration) error {
+	return errors.New("i/o timeout")
+}
+
+func (c *cutOff) DeleteIf(context.Context, string, []byte) error { return errors.New("i/o timeout") }
+
+// TestHolderThatLosesRedisIsTakenOverSoon: a lease holder whose Redis writes
+// fail cannot renew its lease nor publish its answer; a waiter on another
+// instance takes over within LeaseTTL, well before the holder's own deadline.
+func TestHolderThatLosesRedisIsTakenOverSoon(t *testing.T) {
+	t.Parallel()
+	_, newStore := sharedRedis(t)
+	url := v1URL("a", time.Now().Add(time.Hour))
+	holderAsked, release := make(chan struct{}), make(chan struct{})
+	fc := &fakeClient{script: func(ctx context.Context, n int, _ dms.Request) (dms.Result, error) {
+		if n == 1 { // the holder's call hangs until the test ends
+			close(holderAsked)
+			<-release
+		}
+		return ready(url), nil
+	}}
+	lease := 300 * time.Millisecond
+	holderStore := &cutOff{newStore()}
+	holder := New(fc, Options{AllowedHosts: testAllowed, Store: holderStore, LeaseTTL: lease, Sealer: testSealer(t, "k1")})
+	waiter := New(fc, Options{AllowedHosts: testAllowed, Store: newStore(), LeaseTTL: lease, Sealer: testSealer(t, "k1")})
+
+	holderDone := make(chan struct{})
+	go func() {
+		defer close(holderDone)
+		_, _ = holder.Resolve(context.Background(), ticket)
+	}()
+	<-holderAsked
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := waiter.Resolve(ctx, ticket)
+	if err != nil || res.Result.URL != url {
+		t.Fatalf("waiter: %+v, %v; want the URL from its own DMS call after the lease lapsed", res, err)
+	}
+	close(release)
+	<-holderDone
+	fc.wantCalls(t, 2)
+}
+
+// TestRenewedLeaseOutlivesLeaseTTL: a holder whose DMS call takes several
+// LeaseTTLs keeps its lease by renewing it, so waiters still share its call.
+func TestRenewedLeaseOutlivesLeaseTTL(t *testing.T) {
+	t.Parallel()
+	_, newStore := sharedRedis(t)
+	url := v1URL("a", time.Now().Add(time.Hour))
+	lease := 150 * time.Millisecond
+	asked := make(chan struct{})
+	fc := &fakeClient{script: func(ctx context.Context, n int, _ dms.Request) (dms.Result, error) {
+		close(asked) // a second call panics: the lease was not kept
+		if !sleepCtx(ctx, 4*lease) {
+			return dms.Result{}, &dms.Error{Kind: dms.KindTimeout, Err: ctx.Err()}
+		}
+		return ready(url), nil
+	}}
+	holder := New(fc, Options{AllowedHosts: testAllowed, Store: newStore(), LeaseTTL: lease, Sealer: testSealer(t, "k1")})
+	waiter := New(fc, Options{AllowedHosts: testAllowed, Store: newStore(), LeaseTTL: lease, Sealer: testSealer(t, "k1")})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if res, err := holder.Resolve(context.Background(), ticket); err != nil || res.Result.URL != url {
+			t.Errorf("holder: %+v, %v", res, err)
+		}
+	})
+	<-asked
+	if res, err := waiter.Resolve(context.Background(), ticket); err != nil || res.Result.URL != url {
+		t.Errorf("waiter: %+v, %v", res, err)
+	}
+	wg.Wait()
+	fc.wantCalls(t, 1)
+}

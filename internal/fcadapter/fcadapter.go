@@ -4,7 +4,7 @@
 //
 // FC 3.0 delivers HTTP requests to built-in runtimes as JSON events; the
 // SDK's StartHttp does not work there. Event and response semantics are in
-// ../shared/notes/fc3-runtime.md §1.3-1.4: headers and query parameters are
+// docs/fc3-runtime.md: headers and query parameters are
 // single-valued maps (repeated values arrive joined with ","), rawPath is
 // still percent-encoded, binary bodies are base64 with isBase64Encoded.
 package fcadapter
@@ -290,7 +290,7 @@ func bodyAllowed(status int) bool {
 
 // Handler adapts h to fc.Start. It never returns an error, because FC turns
 // a returned error into an UnhandledInvocationError answer whose status and
-// body the function cannot shape (notes/fc3-runtime.md §1.3): an event that is not a valid
+// body the function cannot shape (docs/fc3-runtime.md): an event that is not a valid
 // request gets a 400 problem with code "bad_event", and a panic in h gets a
 // 500 problem without any detail. maxBody is passed to NewRequest. HEAD
 // responses lose their body, as with net/http.
@@ -362,6 +362,7 @@ func problem(status int, code, title, detail, requestID string) *events.HTTPTrig
 			"Content-Type":           "application/problem+json",
 			"Cache-Control":          "no-store",
 			"X-Content-Type-Options": "nosniff",
+			"X-Request-Id":           requestID, // as on every answer of the handler
 		},
 		Body: string(b),
 	}

@@ -80,6 +80,8 @@ type linkRequest struct {
 	TTLSeconds int64 `json:"ttlSeconds"`
 }
 
+const outOfRange = "must be a whole number from 1 to 9223372036854775807"
+
 // handleCreateLink mints a signed link without calling DMS.
 func (a *API) handleCreateLink(c *call) (*problem, error) {
 	var in linkRequest
@@ -92,6 +94,14 @@ func (a *API) handleCreateLink(c *call) (*problem, error) {
 		return nil, err
 	}
 	if err := json.Unmarshal(body, &in); err != nil {
+		// The contract checks numbers as float64, so 2^63 passes it and only
+		// the decoder finds it out of range: name the field, it is valid JSON.
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			p := newProblem("bad_request", "body "+te.Field+": "+outOfRange)
+			p.Errors = []fieldError{{In: "body", Name: te.Field, Reason: outOfRange}}
+			return p, nil
+		}
 		return newProblem("bad_json", "The body must be a JSON object with orderId, and optionally tid and ttlSeconds."), nil
 	}
 	if name := repeatedMember(body); name != "" {

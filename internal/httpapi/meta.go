@@ -16,7 +16,7 @@ func (a *API) handleOpenAPI(c *call) (*problem, error) {
 	h.Set("ETag", a.etag)
 	h.Set("Cache-Control", "public, max-age=3600")
 	c.outcome = "ok"
-	if match := c.r.Header.Get("If-None-Match"); match != "" && strings.Contains(match, a.etag) {
+	if noneMatch(c.r.Header.Values("If-None-Match"), a.etag) {
 		c.w.WriteHeader(http.StatusNotModified)
 		return nil, nil
 	}
@@ -25,6 +25,35 @@ func (a *API) handleOpenAPI(c *call) (*problem, error) {
 	c.w.WriteHeader(http.StatusOK)
 	_, _ = c.w.Write(dmsexportlink.OpenAPI)
 	return nil, nil
+}
+
+// noneMatch reports whether If-None-Match fails for etag, so a GET answers
+// 304: the field is "*" or lists etag, compared weakly (RFC 9110, 13.1.2).
+func noneMatch(fields []string, etag string) bool {
+	for _, f := range fields {
+		for rest := f; ; {
+			rest = strings.TrimLeft(rest, " \t,")
+			if rest == "" {
+				break
+			}
+			if rest[0] == '*' {
+				return true
+			}
+			tag := strings.TrimPrefix(rest, "W/")
+			if tag == "" || tag[0] != '"' {
+				return false // not an entity-tag: the field is invalid
+			}
+			end := strings.IndexByte(tag[1:], '"')
+			if end < 0 {
+				return false
+			}
+			if tag[:end+2] == etag {
+				return true
+			}
+			rest = tag[end+2:]
+		}
+	}
+	return false
 }
 
 type health struct {

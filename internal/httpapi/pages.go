@@ -62,10 +62,14 @@ type pageData struct {
 	OrderID      int64
 }
 
+// pageOperation is the one operation whose problems a browser gets as
+// pages; openapi.yaml declares text/html on its answers and no other's.
+const pageOperation = "downloadExport"
+
 // writeProblem sends p to the client: a page when a person's browser asks
-// for downloadExport, application/problem+json otherwise.
+// for pageOperation, application/problem+json otherwise.
 func (a *API) writeProblem(c *call, p *problem) {
-	if c.route != nil && c.route.Operation.OperationID == "downloadExport" {
+	if c.route != nil && c.route.Operation.OperationID == pageOperation {
 		c.w.Header().Set("Vary", "Accept, Accept-Language")
 		if prefersHTML(c.r.Header.Get("Accept")) {
 			err := a.writePage(c, p)

@@ -209,7 +209,8 @@ func numericText(raw json.RawMessage) (string, error) {
 	if raw[0] == '"' {
 		var s string
 		err := json.Unmarshal(raw, &s)
-		return strings.TrimSpace(s), err
+		// JSON's own whitespace only, the set openapi.yaml's pattern allows.
+		return strings.Trim(s, " \t\n\r"), err
 	}
 	return string(raw), nil
 }

@@ -9,8 +9,8 @@
 // messages and Slack slash commands, verifies the platforms' signatures in
 // constant time, and recognises link-preview bots.
 //
-// The signature schemes are summarised in
-// ../shared/notes/peers-and-notifications.md §4. Robot secrets and the secret
+// The signature schemes are summarised, with their sources, in
+// docs/robot-signatures.md. Robot secrets and the secret
 // parts of robot URLs never appear in errors or logs (see [SendError]).
 //
 // This package does not import the DMS client or the SDK; callers pass ticket

@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v4"
-
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/links"
 	"github.com/dms-export-link/dms-export-link/internal/secrettest"
@@ -27,6 +25,7 @@ import (
 )
 
 // customTemplate is what s.custom.yaml tells FC to run.
+// customTemplate is s.custom.yaml's customRuntimeConfig.
 type customTemplate struct {
 	command []string
 	args    []string
@@ -36,32 +35,11 @@ type customTemplate struct {
 // readCustomTemplate parses s.custom.yaml's customRuntimeConfig.
 func readCustomTemplate(tb testing.TB) customTemplate {
 	tb.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "s.custom.yaml"))
+	c, err := fcfake.ReadCustomRuntimeConfig(filepath.Join("..", "..", "s.custom.yaml"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	var doc struct {
-		Resources map[string]struct {
-			Props struct {
-				CustomRuntimeConfig struct {
-					Command []string `yaml:"command"`
-					Args    []string `yaml:"args"`
-					Port    int      `yaml:"port"`
-				} `yaml:"customRuntimeConfig"`
-			} `yaml:"props"`
-		} `yaml:"resources"`
-	}
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		tb.Fatalf("s.custom.yaml: %v", err)
-	}
-	if len(doc.Resources) != 1 {
-		tb.Fatalf("s.custom.yaml has %d resources, want one function", len(doc.Resources))
-	}
-	for _, r := range doc.Resources {
-		c := r.Props.CustomRuntimeConfig
-		return customTemplate{command: c.Command, args: c.Args, port: c.Port}
-	}
-	panic("unreachable")
+	return customTemplate{command: c.Command, args: c.Args, port: c.Port}
 }
 
 // argv is the template's command line with the code directory (/code, where

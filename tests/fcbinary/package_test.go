@@ -12,19 +12,31 @@ import (
 
 // TestPackageIsTheZipFCAccepts runs `make package` and checks the zip: the
 // executable alone at its root, with its run bit, byte for byte the binary
-// `make build` produces.
+// `make build` produces, and written outside the build folder, which
+// `s deploy` uploads as the function's code.
 func TestPackageIsTheZipFCAccepts(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	target, dist := filepath.Join(t.TempDir(), "target"), filepath.Join(t.TempDir(), "dist")
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("make", "-C", root, "--no-print-directory", "package", "TARGET="+dir)
+	cmd := exec.Command("make", "-C", root, "--no-print-directory", "package", "TARGET="+target, "DIST="+dist)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("make package: %v\n%s", err, out)
 	}
-	zr, err := zip.OpenReader(filepath.Join(dir, "function.zip"))
+	code, err := os.ReadDir(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(code) != 1 || code[0].Name() != "main" {
+		var names []string
+		for _, e := range code {
+			names = append(names, e.Name())
+		}
+		t.Errorf("the folder s deploy uploads holds %q, want only the executable \"main\"", names)
+	}
+	zr, err := zip.OpenReader(filepath.Join(dist, "function.zip"))
 	if err != nil {
 		t.Fatalf("open the zip: %v", err)
 	}

@@ -1,11 +1,19 @@
 // Package fcfake is a loopback fake of Alibaba Cloud Function Compute 3.0 for black-box tests of a
-// function built with fc-runtime-go-sdk: it serves the runtime API the SDK polls
-// (FC_RUNTIME_API) and an HTTP-trigger front door that turns real HTTP requests into FC 3.0
-// HTTP trigger events and the function's answers back into HTTP responses.
+// function built with fc-runtime-go-sdk.
 //
-// The protocol and its quirks are described in /work/shared/notes/fc3-runtime.md (§1.3-1.5, §2).
-// Start the fake before the function binary and kill the binary before Close: the SDK retries
-// without backoff when the runtime API is gone.
+// A Runtime is one instance's side of FC: the runtime API the SDK polls (FC_RUNTIME_API) and an
+// HTTP-trigger front door that turns real HTTP requests into FC 3.0 HTTP trigger events and the
+// function's answers back into HTTP responses. Start the fake before the function binary and kill
+// the binary before Close: the SDK retries without backoff when the runtime API is gone.
+//
+// A Pool is FC's scaling: one front door over many instances, each its own process, started as
+// requests find every instance busy, in the go1 runtime (a Runtime per instance, one request at a
+// time) or the custom runtime (an HTTP server per instance, several requests at a time).
+//
+// The protocol and its quirks are described in docs/fc3-runtime.md (the HTTP-trigger event and the
+// runtime API); the custom runtime's headers and FC's answer at the instance limit follow Alibaba
+// Cloud's FC 3.0 pages "Context and log format" (custom runtime) and "Limits and rules of instance
+// scaling".
 package fcfake
 
 import (
@@ -146,16 +154,7 @@ type outcome struct {
 
 // Start listens on two loopback ports and serves the runtime API and the front door until Close.
 func Start(opts Options) (*Runtime, error) {
-	if opts.Timeout <= 0 {
-		opts.Timeout = DefaultTimeout
-	}
-	opts.FunctionName = orDefault(opts.FunctionName, DefaultFunctionName)
-	opts.Region = orDefault(opts.Region, DefaultRegion)
-	opts.AccountID = orDefault(opts.AccountID, DefaultAccountID)
-	opts.Handler = orDefault(opts.Handler, DefaultHandler)
-	if opts.Memory <= 0 {
-		opts.Memory = DefaultMemory
-	}
+	opts = opts.withDefaults()
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -186,11 +185,38 @@ func Start(opts Options) (*Runtime, error) {
 	mux.HandleFunc("POST "+apiPrefix+"{id}/response", r.resultHandler(false))
 	mux.HandleFunc("POST "+apiPrefix+"{id}/error", r.resultHandler(true))
 	r.api = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	r.front = &http.Server{Handler: http.HandlerFunc(r.handleFront), ReadHeaderTimeout: 10 * time.Second}
+	r.front = &http.Server{Handler: r.trigger(), ReadHeaderTimeout: 10 * time.Second}
 
 	r.serve(r.api, apiLn)
 	r.serve(r.front, frontLn)
 	return r, nil
+}
+
+func (o Options) withDefaults() Options {
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	o.FunctionName = orDefault(o.FunctionName, DefaultFunctionName)
+	o.Region = orDefault(o.Region, DefaultRegion)
+	o.AccountID = orDefault(o.AccountID, DefaultAccountID)
+	o.Handler = orDefault(o.Handler, DefaultHandler)
+	if o.Memory <= 0 {
+		o.Memory = DefaultMemory
+	}
+	return o
+}
+
+// setContextHeaders sets the x-fc-* headers FC sends with every invocation, in both runtimes:
+// the role's STS credentials and the function's metadata.
+func (o Options) setContextHeaders(h http.Header) {
+	h.Set("x-fc-access-key-id", o.Credentials.AccessKeyID)
+	h.Set("x-fc-access-key-secret", o.Credentials.AccessKeySecret)
+	h.Set("x-fc-security-token", o.Credentials.SecurityToken)
+	h.Set("x-fc-function-name", o.FunctionName)
+	h.Set("x-fc-function-handler", o.Handler)
+	h.Set("x-fc-function-memory", strconv.Itoa(o.Memory))
+	h.Set("x-fc-region", o.Region)
+	h.Set("x-fc-account-id", o.AccountID)
 }
 
 func (r *Runtime) serve(srv *http.Server, ln net.Listener) {
@@ -354,14 +380,7 @@ func (r *Runtime) handleNext(w http.ResponseWriter, req *http.Request) {
 	if c.funcType != funcTypeInvoke {
 		h.Set("x-fc-function-type", strconv.Itoa(c.funcType))
 	}
-	h.Set("x-fc-access-key-id", o.Credentials.AccessKeyID)
-	h.Set("x-fc-access-key-secret", o.Credentials.AccessKeySecret)
-	h.Set("x-fc-security-token", o.Credentials.SecurityToken)
-	h.Set("x-fc-function-name", o.FunctionName)
-	h.Set("x-fc-function-handler", o.Handler)
-	h.Set("x-fc-function-memory", strconv.Itoa(o.Memory))
-	h.Set("x-fc-region", o.Region)
-	h.Set("x-fc-account-id", o.AccountID)
+	o.setContextHeaders(h)
 	h.Set("x-fc-retry-count", "0")
 	h.Set("Content-Length", strconv.Itoa(len(c.payload)))
 	w.WriteHeader(http.StatusOK)

@@ -24,23 +24,28 @@ import (
 	"go.uber.org/goleak"
 )
 
-// echoBinary is the path of testdata/echofn, built once by TestMain before any test runs.
-var echoBinary string
+// echoBinary and customBinary are testdata/echofn and testdata/customfn, built once by
+// TestMain before any test runs.
+var echoBinary, customBinary string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "fcfake-echofn-")
+	dir, err := os.MkdirTemp("", "fcfake-testfns-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fcfake test: temp dir:", err)
 		os.Exit(1)
 	}
-	bin := filepath.Join(dir, "echofn")
-	build := exec.Command("go", "build", "-o", bin, "./testdata/echofn")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "fcfake test: building echofn: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
+	for _, fn := range []struct {
+		name string
+		bin  *string
+	}{{"echofn", &echoBinary}, {"customfn", &customBinary}} {
+		*fn.bin = filepath.Join(dir, fn.name)
+		build := exec.Command("go", "build", "-o", *fn.bin, "./testdata/"+fn.name)
+		if out, err := build.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "fcfake test: building %s: %v\n%s", fn.name, err, out)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
 	}
-	echoBinary = bin
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { os.RemoveAll(dir) }))
 }
 

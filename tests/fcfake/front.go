@@ -1,11 +1,13 @@
 package fcfake
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -35,9 +37,25 @@ func isHopHeader(name string) bool {
 	return false
 }
 
-// handleFront turns a real HTTP request into an FC 3.0 HTTP trigger event, invokes the
-// function and writes its HTTPTriggerResponse as the HTTP response.
-func (r *Runtime) handleFront(w http.ResponseWriter, req *http.Request) {
+// trigger is an HTTP-trigger front door for a go1 function: it turns a real HTTP request into
+// an FC 3.0 HTTP trigger event, has invoke run it on an instance and writes the function's
+// HTTPTriggerResponse as the HTTP response. A Runtime invokes its one instance; a Pool picks one.
+type trigger struct {
+	accountID string
+	timeout   time.Duration
+	now       func() time.Time
+	log       *slog.Logger
+	invoke    func(ctx context.Context, payload []byte, id string) (Result, error)
+}
+
+func (r *Runtime) trigger() *trigger {
+	return &trigger{accountID: r.opts.AccountID, timeout: r.opts.Timeout, now: r.now, log: r.log,
+		invoke: func(ctx context.Context, payload []byte, id string) (Result, error) {
+			return r.invoke(ctx, payload, funcTypeInvoke, id)
+		}}
+}
+
+func (tr *trigger) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, maxRequestBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -54,9 +72,9 @@ func (r *Runtime) handleFront(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 
-	now := r.now()
+	now := tr.now()
 	id := newRequestID(now)
-	payload, err := json.Marshal(buildEvent(req, body, id, r.opts.AccountID, now))
+	payload, err := json.Marshal(buildEvent(req, body, id, tr.accountID, now))
 	if err != nil {
 		writeFCError(w, http.StatusInternalServerError, errTypeCommon, map[string]string{
 			"errorCode": "InternalServerError", "errorMessage": "encoding the event failed",
@@ -65,10 +83,13 @@ func (r *Runtime) handleFront(w http.ResponseWriter, req *http.Request) {
 	}
 	w.Header().Set("X-Fc-Request-Id", id)
 
-	res, err := r.invoke(req.Context(), payload, funcTypeInvoke, id)
+	res, err := tr.invoke(req.Context(), payload, id)
 	switch {
+	case errors.Is(err, ErrThrottled):
+		writeThrottled(w)
+		return
 	case errors.Is(err, ErrTimeout):
-		timeout := (r.opts.Timeout + time.Second - 1) / time.Second
+		timeout := (tr.timeout + time.Second - 1) / time.Second
 		writeFCError(w, http.StatusBadGateway, errTypeUnhandled, map[string]string{
 			"errorMessage": fmt.Sprintf("Function time out after %d seconds", timeout),
 			"errorType":    "FunctionTimeout",
@@ -97,7 +118,7 @@ func (r *Runtime) handleFront(w http.ResponseWriter, req *http.Request) {
 
 	resp, respBody, err := decodeResponse(res.Body)
 	if err != nil {
-		r.log.Warn("fcfake: invalid function response", "requestId", id, "err", err)
+		tr.log.Warn("fcfake: invalid function response", "requestId", id, "err", err)
 		writeFCError(w, http.StatusBadGateway, errTypeUnhandled, map[string]string{
 			"errorMessage": err.Error(),
 			"errorType":    "InvalidFunctionResponse",
@@ -193,4 +214,12 @@ func writeFCError(w http.ResponseWriter, status int, errType string, doc map[str
 	w.Header().Set("X-Fc-Error-Type", errType)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(doc)
+}
+
+// writeThrottled is FC's answer when a function has as many instances as it may
+// ("Limits and rules of instance scaling": HTTP 429, a throttling error).
+func writeThrottled(w http.ResponseWriter) {
+	writeFCError(w, http.StatusTooManyRequests, errTypeCommon, map[string]string{
+		"errorCode": "ResourceExhausted", "errorMessage": "the function's instances are all busy and at their limit",
+	})
 }
