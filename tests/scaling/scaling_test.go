@@ -177,7 +177,8 @@ func TestWebhookOnTwoInstances(t *testing.T) {
 			robot := robotfake.NewDingTalk(t, robotSecret)
 			r.secrets = append(r.secrets, robotSecret, webhookToken, robot.Token())
 			env := []string{"DINGTALK_ROBOT_URL=" + robot.URL(), "DINGTALK_ROBOT_SECRET=" + robotSecret, "DMS_WEBHOOK_TOKEN=" + webhookToken,
-				"ALLOW_HTTP_LOOPBACK_DOWNLOADS=true"} // the robot fake is plain http on loopback
+				"ALLOW_HTTP_LOOPBACK_DOWNLOADS=true",          // the robot fake is plain http on loopback
+				"PUBLIC_BASE_URL=https://exports.example.com"} // announcements mint links
 			if tc.state == "redis" {
 				env = append(env, redisEnv(redistest.Start(t, redistest.Options{}), sharedTimeout)...)
 			}
