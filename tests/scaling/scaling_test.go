@@ -229,9 +229,9 @@ func requestsPerInstance(p *fcfake.Pool) []int {
 // dmsEvent is a DMS Message Hook notification that an export finished.
 func dmsEvent(order int64) string {
 	return fmt.Sprintf(`{"messageEvent":{"submitterUid":"2712345678","submitterName":"Zhang San","category":"Tickets",`+
-		`"module":"Data Export","event":"Succeeded","taskId":%d,"taskName":"orders Q4","eventTime":1796000000000,`+
+		`"module":"Data Export","event":"Succeeded","taskId":%d,"taskName":"orders Q4","eventTime":%d,`+
 		`"message":"Dear DMS user","targetUsers":[{"uid":"27001","name":"Li Si"}],"receivers":[{"uid":27002,"name":"Wang Wu"}]},`+
-		`"signatureMethod":"None","signatureText":""}`, order)
+		`"signatureMethod":"None","signatureText":""}`, order, time.Now().UnixMilli()) // fresh: older events are stale
 }
 
 // TestRedisFailsMidBurst kills Redis, or freezes it (SIGSTOP), while a burst waits for DMS:
