@@ -18,6 +18,13 @@ import (
 	"github.com/dms-export-link/dms-export-link/internal/notify/robotfake"
 )
 
+// The demo's sample conversations, the ones its allow-lists admit.
+const (
+	demoConversation = "cidDemoGroup0000000000000000="
+	demoSlackTeam    = "T0DEMO"
+	demoSlackChannel = "C0DEMO"
+)
+
 // The demo's sample tickets.
 const (
 	demoTid      = 3000
@@ -40,7 +47,7 @@ type demoEnv struct {
 	robots  []*robotfake.Fake // the recording robots standing in for unset robot URLs
 }
 
-func startDemo(getenv func(string) string, stdout io.Writer) (*demoEnv, error) {
+func startDemo(getenv func(string) string, stdout io.Writer, base string) (*demoEnv, error) {
 	ak, secret, sts := "LTAI"+randHex(8), randHex(16), "CAIS"+randHex(24)
 	env, err := dmsfake.Start(dmsfake.Options{
 		AccessKeyID:     ak,
@@ -70,6 +77,15 @@ func startDemo(getenv func(string) string, stdout io.Writer) (*demoEnv, error) {
 		"LINK_KEYS":                       key.ID + ":" + base64.StdEncoding.EncodeToString(key.Secret),
 		"API_TOKENS":                      d.token,
 		"FC_RUNTIME_API":                  "", // the demo always serves locally
+	}
+	for name, value := range map[string]string{
+		"PUBLIC_BASE_URL":                base,
+		"DINGTALK_ALLOWED_CONVERSATIONS": demoConversation,
+		"SLACK_ALLOWED_CHANNELS":         demoSlackTeam + ":" + demoSlackChannel,
+	} {
+		if getenv(name) == "" {
+			d.vars[name] = value
+		}
 	}
 	if err := d.startRobots(stdout); err != nil {
 		d.Close()
@@ -192,13 +208,13 @@ func (d *demoEnv) printNotifications(w io.Writer, base, ready string) {
 		"  curl -i -H 'Content-Type: application/json' -H 'DMS-Event: Message Hook' -d '" + demoWebhookBody(demoReady) + "' " +
 			d.webhookURL(base),
 		"The same for an export still running (202 not_ready, no message): use taskId " + fmt.Sprint(demoNotReady) + ".",
-		"Ask the DingTalk outgoing robot (reply with a fresh link):",
+		"Ask the DingTalk outgoing robot from the demo group (reply with a fresh link; run the curl line again: 401 signature_replayed):",
 		"  secret=" + d.shellValue("DINGTALK_APP_SECRET") + "; ts=$(($(date +%s)*1000)); " +
 			`sign=$(printf '%s\n%s' "$ts" "$secret" | openssl dgst -sha256 -hmac "$secret" -binary | base64)`,
 		`  curl -i -H "timestamp: $ts" -H "sign: $sign" -H 'Content-Type: application/json' ` +
-			`-d '{"msgtype":"text","text":{"content":"export ` + fmt.Sprint(demoReady) + `"}}' ` + base + "/bots/dingtalk",
-		"Ask the Slack slash command:",
-		"  secret=" + d.shellValue("SLACK_SIGNING_SECRET") + "; ts=$(date +%s); body='command=%2Fexport&text=" + fmt.Sprint(demoReady) + "&user_name=demo'; " +
+			`-d '` + demoDingTalkBody(demoReady) + `' ` + base + "/bots/dingtalk",
+		"Ask the Slack slash command from the demo channel (again: run the curl line twice):",
+		"  secret=" + d.shellValue("SLACK_SIGNING_SECRET") + "; ts=$(date +%s); body='" + demoSlackBody(demoReady) + "'; " +
 			`sig=$(printf 'v0:%s:%s' "$ts" "$body" | openssl dgst -sha256 -hmac "$secret" | sed 's/^.*= //')`,
 		`  curl -i -H "X-Slack-Request-Timestamp: $ts" -H "X-Slack-Signature: v0=$sig" --data "$body" ` + base + "/bots/slack",
 		"A link-preview bot gets a card and never a download (no DMS call):",
@@ -219,6 +235,17 @@ func (d *demoEnv) webhookURL(base string) string {
 func demoWebhookBody(order int64) string {
 	return fmt.Sprintf(`{"messageEvent":{"submitterName":"Zhang San","category":"Tickets","module":"Data Export",`+
 		`"event":"Succeeded","taskId":%d,"taskName":"orders Q4","eventTime":%d}}`, order, time.Now().UnixMilli())
+}
+
+// demoDingTalkBody is a DingTalk outgoing-robot message from the demo group.
+func demoDingTalkBody(order int64) string {
+	return fmt.Sprintf(`{"msgtype":"text","text":{"content":"export %d"},"senderNick":"Demo User","senderStaffId":"demo01",`+
+		`"conversationId":"%s","conversationType":"2"}`, order, demoConversation)
+}
+
+// demoSlackBody is a slash command from the demo channel.
+func demoSlackBody(order int64) string {
+	return fmt.Sprintf("command=%%2Fexport&text=%d&user_name=demo&user_id=U0DEMO&team_id=%s&channel_id=%s", order, demoSlackTeam, demoSlackChannel)
 }
 
 // tamper changes one character of a link's signature.

@@ -96,22 +96,48 @@ func TestDemoNotifications(t *testing.T) {
 	if len(secrets) != 2 || base == nil {
 		t.Fatalf("the guide does not show the DingTalk and Slack secrets and address:\n%s", guide)
 	}
+	// The printed bodies, as the guide's curl lines send them, twice each:
+	// the first works, the replay is refused.
+	dingBody := regexp.MustCompile(`-d '(\{"msgtype".*?\})' http`).FindStringSubmatch(guide)
+	slackForm := regexp.MustCompile(`body='(command=[^']+)'`).FindStringSubmatch(guide)
+	if dingBody == nil || slackForm == nil || !strings.Contains(dingBody[1], `"conversationId":"cid`) || !strings.Contains(slackForm[1], "channel_id=") {
+		t.Fatalf("the guide's command lines lack their conversation:\n%s", guide)
+	}
 	ms := time.Now().UnixMilli()
 	mac := hmac.New(sha256.New, []byte(secrets[0][1]))
 	fmt.Fprintf(mac, "%d\n%s", ms, secrets[0][1])
-	status, b := post(base[1]+"/bots/dingtalk", `{"msgtype":"text","text":{"content":"export 5461234"}}`, http.Header{
-		"Content-Type": {"application/json"}, "Timestamp": {fmt.Sprint(ms)}, "Sign": {base64.StdEncoding.EncodeToString(mac.Sum(nil))}})
+	dingHeader := func() http.Header {
+		return http.Header{"Content-Type": {"application/json"}, "Timestamp": {fmt.Sprint(ms)}, "Sign": {base64.StdEncoding.EncodeToString(mac.Sum(nil))}}
+	}
+	status, b := post(base[1]+"/bots/dingtalk", dingBody[1], dingHeader())
 	if status != http.StatusOK || !strings.Contains(string(b), "%2Fexports%2F5461234%2Fdownload") {
 		t.Errorf("DingTalk command: %d %s", status, b)
 	}
-	form := "command=%2Fexport&text=5461234&user_name=demo"
+	if status, b := post(base[1]+"/bots/dingtalk", dingBody[1], dingHeader()); status != http.StatusUnauthorized || !strings.Contains(string(b), "signature_replayed") {
+		t.Errorf("DingTalk replay: %d %s, want 401 signature_replayed", status, b)
+	}
+	form := slackForm[1]
 	sec := time.Now().Unix()
 	mac = hmac.New(sha256.New, []byte(secrets[1][1]))
 	fmt.Fprintf(mac, "v0:%d:%s", sec, form)
-	status, b = post(base[1]+"/bots/slack", form, http.Header{"Content-Type": {"application/x-www-form-urlencoded"},
-		"X-Slack-Request-Timestamp": {fmt.Sprint(sec)}, "X-Slack-Signature": {"v0=" + hex.EncodeToString(mac.Sum(nil))}})
+	slackHeader := func() http.Header {
+		return http.Header{"Content-Type": {"application/x-www-form-urlencoded"},
+			"X-Slack-Request-Timestamp": {fmt.Sprint(sec)}, "X-Slack-Signature": {"v0=" + hex.EncodeToString(mac.Sum(nil))}}
+	}
+	status, b = post(base[1]+"/bots/slack", form, slackHeader())
 	var reply map[string]string
-	if status != http.StatusOK || json.Unmarshal(b, &reply) != nil || !strings.Contains(reply["text"], "/exports/5461234/download") {
+	if status != http.StatusOK || json.Unmarshal(b, &reply) != nil || !strings.Contains(reply["text"], base[1]+"/exports/5461234/download") {
 		t.Errorf("Slack command: %d %s", status, b)
+	}
+	if status, b := post(base[1]+"/bots/slack", form, slackHeader()); status != http.StatusUnauthorized {
+		t.Errorf("Slack replay: %d %s, want 401", status, b)
+	}
+	// Another conversation gets no link.
+	other := strings.Replace(dingBody[1], `"conversationId":"cid`, `"conversationId":"cidOther`, 1)
+	ms++
+	mac = hmac.New(sha256.New, []byte(secrets[0][1]))
+	fmt.Fprintf(mac, "%d\n%s", ms, secrets[0][1])
+	if status, b := post(base[1]+"/bots/dingtalk", other, dingHeader()); status != http.StatusOK || strings.Contains(string(b), "download") {
+		t.Errorf("DingTalk from another group: %d %s, want a refusal", status, b)
 	}
 }

@@ -70,9 +70,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	var d *demoEnv
+	var l net.Listener
 	if *demo {
+		// The demo's links carry its own address, so it listens first.
 		var err error
-		if d, err = startDemo(getenv, stdout); err != nil {
+		if l, err = net.Listen("tcp", *addr); err != nil {
+			return fmt.Errorf("listen on -addr %s: %w", *addr, err)
+		}
+		defer l.Close()
+		if d, err = startDemo(getenv, stdout, "http://"+l.Addr().String()); err != nil {
 			return err
 		}
 		defer d.Close()
@@ -88,7 +94,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("configuration: %w", err)
 	}
 	defer shared.close()
-	build, err := newHandler(cfg, getenv, logger, shared)
+	// Under FC (go1 or custom runtime) a burst starts more instances; a local
+	// server is the only instance there is.
+	underFC := getenv("FC_RUNTIME_API") != "" || *custom
+	build, err := newHandler(cfg, getenv, logger, shared, underFC)
 	if err != nil {
 		return err
 	}
@@ -111,9 +120,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	l, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return fmt.Errorf("listen on -addr %s: %w", *addr, err)
+	if l == nil {
+		if l, err = net.Listen("tcp", *addr); err != nil {
+			return fmt.Errorf("listen on -addr %s: %w", *addr, err)
+		}
 	}
 	if d != nil {
 		d.printGuide(stdout, "http://"+l.Addr().String())
@@ -125,7 +135,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // newHandler wires configuration into the HTTP handler. Configuration errors
 // are returned at once; build does the one-time work (loading and validating
 // openapi.yaml, building the router, warming the SDK) and returns the handler.
-func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logger, shared sharedState) (build func() (http.Handler, error), err error) {
+func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logger, shared sharedState, underFC bool) (build func() (http.Handler, error), err error) {
 	client, err := dms.New(dms.Options{
 		Region:       cfg.DMSRegion,
 		Endpoint:     cfg.DMSEndpoint,
@@ -176,6 +186,15 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 		WebhookToken:       cfg.DMSWebhookToken,
 		DingTalkAppSecret:  cfg.DingTalkAppSecret,
 		SlackSigningSecret: cfg.SlackSigningSecret,
+		DingTalkWindow:     cfg.DingTalkWindow,
+		DingTalkAllowed:    notify.NewAllowlist(cfg.DingTalkAllowed),
+		SlackAllowed:       notify.NewAllowlist(cfg.SlackAllowed),
+		CommandRate:        cfg.CommandRateLimit,
+		WebhookMaxAge:      cfg.WebhookMaxAge,
+		AnnounceRate:       cfg.AnnounceRate,
+		State:              shared.handler,
+		// Revocations must reach every instance: Redis, or a local server.
+		StateShared: cfg.RedisURL != "" || !underFC,
 	}
 	return func() (http.Handler, error) {
 		if err := client.Prime(); err != nil {
@@ -276,6 +295,7 @@ type sharedState struct {
 	label    string          // state.LabelRedis or state.LabelMemory, logged per request
 	cache    state.Store     // exports: answers, leases, DMS budgets
 	announce state.Store     // the Announcer's marks
+	handler  state.Store     // httpapi: replay memory, command and announcement budgets, revocations
 	sealer   *exports.Sealer // seals answers bound for Redis
 	connect  func()          // opens a first connection, so no click pays for dialing
 	close    func()
@@ -306,6 +326,7 @@ func newSharedState(cfg config.Config, logger *slog.Logger) (sharedState, error)
 		label:    state.LabelRedis,
 		cache:    cache,
 		announce: cache.WithBackup(state.NewMemory(cfg.AnnounceDedupe, nil)),
+		handler:  cache.WithBackup(state.NewMemory(0, nil)),
 		sealer:   sealer,
 		connect: func() {
 			// Under go1 the initializer runs this before the first request;

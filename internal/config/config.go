@@ -38,7 +38,7 @@ type Config struct {
 
 	APITokens [][]byte // API_TOKENS: bearer tokens for the JSON API; empty = those operations refused
 
-	PublicBaseURL *url.URL // PUBLIC_BASE_URL: absolute http(s) base of minted links; nil = derived from the request
+	PublicBaseURL *url.URL // PUBLIC_BASE_URL: absolute http(s) base of minted links; nil = links are not minted
 
 	AllowedDownloadHosts []string // ALLOWED_DOWNLOAD_HOSTS: exact hosts or "*.suffix" patterns, lower-case
 	AllowHTTPLoopback    bool     // ALLOW_HTTP_LOOPBACK_DOWNLOADS: plain http to loopback hosts (demo and tests only)
@@ -58,6 +58,8 @@ type Config struct {
 
 	DMSWebhookToken string        // DMS_WEBHOOK_TOKEN: shared token of the DMS message hook; "" = hook refused
 	AnnounceWindow  time.Duration // ANNOUNCE_WINDOW: a ticket is announced at most once per window
+	WebhookMaxAge   time.Duration // WEBHOOK_MAX_EVENT_AGE: older DMS events announce nothing
+	AnnounceRate    int           // ANNOUNCE_RATE_LIMIT: announcements per minute, all instances together; 0 = unlimited
 	AnnounceDedupe  int           // ANNOUNCE_DEDUPE_CAPACITY: tickets remembered per instance for announce-once
 
 	RedisURL       string        // REDIS_URL (secret: may hold a password); "" = state in each instance's memory
@@ -73,6 +75,11 @@ type Config struct {
 
 	DingTalkAppSecret  string // DINGTALK_APP_SECRET: verifies the DingTalk outgoing robot
 	SlackSigningSecret string // SLACK_SIGNING_SECRET: verifies Slack slash commands
+
+	DingTalkWindow   time.Duration // DINGTALK_SIGNATURE_WINDOW: how old a DingTalk command's timestamp may be
+	DingTalkAllowed  []string      // DINGTALK_ALLOWED_CONVERSATIONS: "*", "cid", "corpId:cid", "corpId:*"; empty = commands refused
+	SlackAllowed     []string      // SLACK_ALLOWED_CHANNELS: "*", "TEAM:CHANNEL", "TEAM:*"; empty = commands refused
+	CommandRateLimit int           // COMMAND_RATE_LIMIT: chat commands per minute per asker; 0 = unlimited
 
 	LogLevel slog.Level // LOG_LEVEL: debug, info, warn or error
 }
@@ -186,7 +193,7 @@ func fields() []field {
 				ld.c.APITokens = tokens
 				return nil
 			}},
-		{Variable: Variable{"PUBLIC_BASE_URL", "", "absolute http(s) URL that minted links start with (a custom domain); unset = the request's own host", false},
+		{Variable: Variable{"PUBLIC_BASE_URL", "", "absolute http(s) URL that minted links start with (a custom domain or the trigger's address); required by every feature that mints links (API_TOKENS, DMS_WEBHOOK_TOKEN, DINGTALK_APP_SECRET, SLACK_SIGNING_SECRET)", false},
 			parse: func(ld *loader, v string) error {
 				if v == "" {
 					return nil
@@ -234,6 +241,8 @@ func fields() []field {
 		{Variable: Variable{"DMS_WEBHOOK_TOKEN", "", fmt.Sprintf("shared token of the DMS message hook, at least %d characters; unset = the hook is refused", minTokenLen), true},
 			parse: secretParser(minTokenLen, func(c *Config) *string { return &c.DMSWebhookToken })},
 		durationField("ANNOUNCE_WINDOW", "10m", "a ticket is announced to the robots at most once per window", time.Second, 7*24*time.Hour, func(c *Config) *time.Duration { return &c.AnnounceWindow }),
+		durationField("WEBHOOK_MAX_EVENT_AGE", "1h", "a DMS event whose eventTime is older than this (or more than 5 minutes ahead) is answered 202 stale and announces nothing", time.Minute, 7*24*time.Hour, func(c *Config) *time.Duration { return &c.WebhookMaxAge }),
+		intField("ANNOUNCE_RATE_LIMIT", "60", "announcements per minute, all instances together; more are answered 429 (0 = unlimited)", 0, 100000, func(c *Config) *int { return &c.AnnounceRate }),
 		intField("ANNOUNCE_DEDUPE_CAPACITY", "10000", "tickets each instance remembers for announce-once (without Redis, or while it is unavailable)", 1, 1_000_000, func(c *Config) *int { return &c.AnnounceDedupe }),
 		robotField("DINGTALK_ROBOT_URL", "DingTalk custom robot webhook (https://oapi.dingtalk.com/robot/send?access_token=...)", func(c *Config) *string { return &c.DingTalkRobotURL }),
 		{Variable: Variable{"DINGTALK_ROBOT_SECRET", "", "DingTalk robot signing secret (SEC...); needs DINGTALK_ROBOT_URL", true},
@@ -247,6 +256,20 @@ func fields() []field {
 			parse: secretParser(1, func(c *Config) *string { return &c.DingTalkAppSecret })},
 		{Variable: Variable{"SLACK_SIGNING_SECRET", "", "signing secret verifying Slack slash commands; unset = that endpoint is refused", true},
 			parse: secretParser(1, func(c *Config) *string { return &c.SlackSigningSecret })},
+		durationField("DINGTALK_SIGNATURE_WINDOW", "5m", "how far a DingTalk command's signed timestamp may be from now; DingTalk allows an hour, but its signature does not cover the body, so keep it tight", 10*time.Second, time.Hour, func(c *Config) *time.Duration { return &c.DingTalkWindow }),
+		{Variable: Variable{"DINGTALK_ALLOWED_CONVERSATIONS", "", "DingTalk conversations whose commands are answered, comma-separated: conversationId, corpId:conversationId, corpId:* (every conversation of that organisation's members) or *; unset = commands refused", false},
+			parse: func(ld *loader, v string) error {
+				l, err := parseAllowlist(v, false)
+				ld.c.DingTalkAllowed = l
+				return err
+			}},
+		{Variable: Variable{"SLACK_ALLOWED_CHANNELS", "", "Slack channels whose slash commands are answered, comma-separated: TEAM_ID:CHANNEL_ID, TEAM_ID:* or *; unset = commands refused", false},
+			parse: func(ld *loader, v string) error {
+				l, err := parseAllowlist(v, true)
+				ld.c.SlackAllowed = l
+				return err
+			}},
+		intField("COMMAND_RATE_LIMIT", "10", "chat commands answered per minute per person (0 = unlimited)", 0, 10000, func(c *Config) *int { return &c.CommandRateLimit }),
 		{Variable: Variable{"REDIS_URL", "", "redis://[user:password@]host[:port][/db] or rediss:// of a Redis or Tair instance all instances share (cache, coalescing, DMS budget, announce-once); unset = each instance's memory", true},
 			parse: func(ld *loader, v string) error {
 				if v == "" {
@@ -343,6 +366,22 @@ func Load(getenv func(string) string) (Config, error) {
 	for _, pair := range [][2]string{{"DINGTALK_ROBOT_SECRET", "DINGTALK_ROBOT_URL"}, {"LARK_ROBOT_SECRET", "LARK_ROBOT_URL"}} {
 		if strings.TrimSpace(getenv(pair[0])) != "" && strings.TrimSpace(getenv(pair[1])) == "" {
 			problems = append(problems, fmt.Sprintf("%s: set without %s", pair[0], pair[1]))
+		}
+	}
+	if c.PublicBaseURL == nil {
+		var minting []string
+		for name, set := range map[string]bool{
+			"API_TOKENS": len(c.APITokens) > 0, "DMS_WEBHOOK_TOKEN": c.DMSWebhookToken != "",
+			"DINGTALK_APP_SECRET": c.DingTalkAppSecret != "", "SLACK_SIGNING_SECRET": c.SlackSigningSecret != "",
+		} {
+			if set {
+				minting = append(minting, name)
+			}
+		}
+		slices.Sort(minting)
+		if len(minting) > 0 {
+			problems = append(problems, "PUBLIC_BASE_URL: required when "+strings.Join(minting, ", ")+
+				" is set, because those mint links and a link never takes its host from the request")
 		}
 	}
 	if c.RedisURL != "" && len(c.LinkKeys) == 0 {
@@ -584,6 +623,48 @@ func parsePublicURL(v string) (*url.URL, error) {
 		return nil, fmt.Errorf("%q has an invalid host", v)
 	}
 	return u, nil
+}
+
+// parseAllowlist validates a chat allow-list: "*", or entries "id",
+// "scope:id" or "scope:*" of printable characters without spaces or commas.
+// Slack entries must name their workspace (team id), so a channel id from
+// another workspace never matches; its ids are upper-case letters and digits.
+func parseAllowlist(v string, needScope bool) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var out []string
+	for i, e := range strings.Split(v, ",") {
+		e = strings.TrimSpace(e)
+		if e == "*" {
+			out = append(out, e)
+			continue
+		}
+		scope, id, scoped := strings.Cut(e, ":")
+		if !scoped {
+			scope, id = "", e
+		}
+		switch {
+		case e == "":
+			return nil, fmt.Errorf("entry %d is empty", i+1)
+		case strings.ContainsFunc(e, func(r rune) bool { return r <= ' ' || r == 0x7f }):
+			return nil, fmt.Errorf("entry %d contains spaces or control characters", i+1)
+		case scoped && (scope == "" || id == ""):
+			return nil, fmt.Errorf("entry %d: write scope:id, scope:* or id", i+1)
+		case needScope && !scoped:
+			return nil, fmt.Errorf("entry %q: write TEAM_ID:CHANNEL_ID (or TEAM_ID:*), so the workspace is checked too", e)
+		case needScope && (!slackID(scope) || id != "*" && !slackID(id)):
+			return nil, fmt.Errorf("entry %q: Slack ids are upper-case letters and digits", e)
+		case !scoped && id == "*":
+			return nil, fmt.Errorf("entry %d: * stands alone", i+1)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func slackID(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool { return !('A' <= r && r <= 'Z' || '0' <= r && r <= '9') })
 }
 
 // parseHostPatterns validates ALLOWED_DOWNLOAD_HOSTS: exact DNS names or IP

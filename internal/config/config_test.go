@@ -51,6 +51,10 @@ func TestDefaults(t *testing.T) {
 		DMSRateBurst:         20,
 		DMSRateShares:        RateShares{Click: 6, Webhook: 2, Command: 2},
 		AnnounceWindow:       10 * time.Minute,
+		WebhookMaxAge:        time.Hour,
+		AnnounceRate:         60,
+		DingTalkWindow:       5 * time.Minute,
+		CommandRateLimit:     10,
 		AnnounceDedupe:       10000,
 		RedisKeyPrefix:       "dms-export-link:",
 		RedisTimeout:         50 * time.Millisecond,
@@ -156,7 +160,7 @@ func TestValidValues(t *testing.T) {
 		{"link keys", map[string]string{"LINK_KEYS": "new:" + key('b') + ", old:" + key('a')}, func(c Config) (any, any) {
 			return len(c.LinkKeys), 2
 		}},
-		{"api tokens", map[string]string{"API_TOKENS": "0123456789abcdef, fedcba9876543210xyz"}, func(c Config) (any, any) {
+		{"api tokens", map[string]string{"API_TOKENS": "0123456789abcdef, fedcba9876543210xyz", "PUBLIC_BASE_URL": "https://dl.example.com"}, func(c Config) (any, any) {
 			return c.APITokens, [][]byte{[]byte("0123456789abcdef"), []byte("fedcba9876543210xyz")}
 		}},
 		{"public base url", map[string]string{"PUBLIC_BASE_URL": "https://dl.example.com/base"}, func(c Config) (any, any) {
@@ -176,7 +180,18 @@ func TestValidValues(t *testing.T) {
 		{"rate fractional", map[string]string{"DMS_RATE_LIMIT": "0.5"}, func(c Config) (any, any) { return c.DMSRateLimit, 0.5 }},
 		{"attempts bounds", map[string]string{"DMS_MAX_ATTEMPTS": "10"}, func(c Config) (any, any) { return c.DMSMaxAttempts, 10 }},
 		{"log level", map[string]string{"LOG_LEVEL": "DEBUG"}, func(c Config) (any, any) { return c.LogLevel, slog.LevelDebug }},
-		{"webhook token", map[string]string{"DMS_WEBHOOK_TOKEN": "0123456789abcdef"}, func(c Config) (any, any) { return c.DMSWebhookToken, "0123456789abcdef" }},
+		{"dingtalk allow-list", map[string]string{"DINGTALK_ALLOWED_CONVERSATIONS": "cidAbC+/1==, dingcorp1:cidX==,dingcorp2:*"}, func(c Config) (any, any) {
+			return c.DingTalkAllowed, []string{"cidAbC+/1==", "dingcorp1:cidX==", "dingcorp2:*"}
+		}},
+		{"slack allow-list", map[string]string{"SLACK_ALLOWED_CHANNELS": "T0001:C2147483705,T0002:*"}, func(c Config) (any, any) {
+			return c.SlackAllowed, []string{"T0001:C2147483705", "T0002:*"}
+		}},
+		{"allow everyone", map[string]string{"SLACK_ALLOWED_CHANNELS": "*", "DINGTALK_ALLOWED_CONVERSATIONS": "*"}, func(c Config) (any, any) {
+			return append(c.SlackAllowed, c.DingTalkAllowed...), []string{"*", "*"}
+		}},
+		{"dingtalk window", map[string]string{"DINGTALK_SIGNATURE_WINDOW": "90s"}, func(c Config) (any, any) { return c.DingTalkWindow, 90 * time.Second }},
+		{"command budget off", map[string]string{"COMMAND_RATE_LIMIT": "0"}, func(c Config) (any, any) { return c.CommandRateLimit, 0 }},
+		{"webhook token", map[string]string{"DMS_WEBHOOK_TOKEN": "0123456789abcdef", "PUBLIC_BASE_URL": "https://dl.example.com"}, func(c Config) (any, any) { return c.DMSWebhookToken, "0123456789abcdef" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,6 +292,19 @@ func TestBadValues(t *testing.T) {
 		{"dingtalk app secret control", map[string]string{"DINGTALK_APP_SECRET": "abc\x01def"}, "DINGTALK_APP_SECRET"},
 		{"slack signing secret control", map[string]string{"SLACK_SIGNING_SECRET": "abc\x7f"}, "SLACK_SIGNING_SECRET"},
 		{"log level", map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL"},
+		{"slack channel without team", map[string]string{"SLACK_ALLOWED_CHANNELS": "C2147483705"}, "SLACK_ALLOWED_CHANNELS"},
+		{"slack lower-case id", map[string]string{"SLACK_ALLOWED_CHANNELS": "T0001:general"}, "SLACK_ALLOWED_CHANNELS"},
+		{"slack empty entry", map[string]string{"SLACK_ALLOWED_CHANNELS": "T0001:C1,"}, "SLACK_ALLOWED_CHANNELS"},
+		{"dingtalk half entry", map[string]string{"DINGTALK_ALLOWED_CONVERSATIONS": "dingcorp1:"}, "DINGTALK_ALLOWED_CONVERSATIONS"},
+		{"dingtalk space", map[string]string{"DINGTALK_ALLOWED_CONVERSATIONS": "cid a"}, "DINGTALK_ALLOWED_CONVERSATIONS"},
+		{"dingtalk window above an hour", map[string]string{"DINGTALK_SIGNATURE_WINDOW": "2h"}, "DINGTALK_SIGNATURE_WINDOW"},
+		{"event age too short", map[string]string{"WEBHOOK_MAX_EVENT_AGE": "10s"}, "WEBHOOK_MAX_EVENT_AGE"},
+		{"announce rate word", map[string]string{"ANNOUNCE_RATE_LIMIT": "lots"}, "ANNOUNCE_RATE_LIMIT"},
+		{"command budget negative", map[string]string{"COMMAND_RATE_LIMIT": "-1"}, "COMMAND_RATE_LIMIT"},
+		{"bearer tokens without base url", map[string]string{"API_TOKENS": "0123456789abcdef"}, "PUBLIC_BASE_URL"},
+		{"webhook without base url", map[string]string{"DMS_WEBHOOK_TOKEN": "0123456789abcdef"}, "PUBLIC_BASE_URL"},
+		{"dingtalk command without base url", map[string]string{"DINGTALK_APP_SECRET": "x"}, "PUBLIC_BASE_URL"},
+		{"slack command without base url", map[string]string{"SLACK_SIGNING_SECRET": "x"}, "PUBLIC_BASE_URL"},
 		{"redis scheme", map[string]string{"REDIS_URL": "http://127.0.0.1:6379", "LINK_KEYS": "k1:" + key('a')}, "REDIS_URL"},
 		{"redis db", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/zero", "LINK_KEYS": "k1:" + key('a')}, "REDIS_URL"},
 		{"redis without link keys", map[string]string{"REDIS_URL": "redis://127.0.0.1:6379/0"}, "REDIS_URL"},

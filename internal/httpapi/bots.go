@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dms-export-link/dms-export-link/internal/notify"
+	"github.com/dms-export-link/dms-export-link/internal/state"
 )
 
 // slackBudget is how long a Slack command may wait for DMS: Slack gives up on
@@ -22,21 +23,31 @@ type commandAnswer struct {
 }
 
 // handleDingTalkCommand answers a DingTalk outgoing-robot message. Every
-// answer, apologies included, is a 200 reply: DingTalk shows nothing else.
+// answer, apologies and refusals included, is a 200 reply: DingTalk shows
+// nothing else.
 func (a *API) handleDingTalkCommand(c *call) (*problem, error) {
 	body, p := readBody(c)
 	if p != nil {
 		return p, nil
 	}
-	text, _, err := notify.ParseDingTalkMessage(body)
+	m, err := notify.ParseDingTalkMessage(body)
 	var ie *notify.InputError
 	if errors.As(err, &ie) && ie.Field == "msgtype" {
-		text, err = "", nil // a picture or a file: answer with the usage hint
+		err = nil // a picture or a file: answer with the usage hint
 	}
 	if err != nil {
 		return inputProblem(err), nil
 	}
-	ans := a.answerCommand(c, text)
+	c.asker = []any{"platform", "dingtalk", "senderStaffId", m.SenderStaffID, "senderNick", m.SenderNick,
+		"conversationId", m.ConversationID, "senderCorpId", m.SenderCorpID}
+	ans := a.answerCommand(c, chatCommand{
+		text:     m.Text,
+		allowed:  a.deps.DingTalkAllowed.Allows(m.SenderCorpID, m.ConversationID),
+		off:      a.deps.DingTalkAllowed.Empty(),
+		variable: "DINGTALK_ALLOWED_CONVERSATIONS",
+		where:    "conversation " + m.ConversationID,
+		asker:    "dingtalk:" + m.SenderCorpID + ":" + m.Asker(),
+	})
 	reply := notify.DingTalkReply("DMS export", notify.EscapeMarkdown(ans.text))
 	if ans.msg != nil {
 		reply = notify.DingTalkMessageReply(*ans.msg)
@@ -51,14 +62,22 @@ func (a *API) handleSlackCommand(c *call) (*problem, error) {
 	if p != nil {
 		return p, nil
 	}
-	text, _, err := notify.ParseSlackCommand(body)
+	cmd, err := notify.ParseSlackCommand(body)
 	if err != nil {
 		return inputProblem(err), nil
 	}
+	c.asker = []any{"platform", "slack", "user_id", cmd.UserID, "team_id", cmd.TeamID, "channel_id", cmd.ChannelID}
 	ctx, cancel := context.WithTimeout(c.r.Context(), slackBudget)
 	defer cancel()
 	c.r = c.r.WithContext(ctx)
-	ans := a.answerCommand(c, text)
+	ans := a.answerCommand(c, chatCommand{
+		text:     cmd.Text,
+		allowed:  a.deps.SlackAllowed.Allows(cmd.TeamID, cmd.ChannelID),
+		off:      a.deps.SlackAllowed.Empty(),
+		variable: "SLACK_ALLOWED_CHANNELS",
+		where:    "channel " + cmd.TeamID + ":" + cmd.ChannelID,
+		asker:    "slack:" + cmd.TeamID + ":" + cmd.UserID,
+	})
 	reply := notify.SlackReply(notify.EscapeSlack(ans.text))
 	if ans.msg != nil {
 		reply = notify.SlackMessageReply(*ans.msg)
@@ -67,13 +86,74 @@ func (a *API) handleSlackCommand(c *call) (*problem, error) {
 	return nil, nil
 }
 
+// chatCommand is a verified command and where it came from.
+type chatCommand struct {
+	text     string
+	allowed  bool   // its conversation is on the platform's allow-list
+	off      bool   // the allow-list is empty: commands are off
+	variable string // the allow-list's setting
+	where    string // the conversation, as an administrator adds it to the list
+	asker    string // the person, for the per-asker budget
+}
+
+// commandBudget is the per-asker budget's period.
+const commandBudget = time.Minute
+
+// admit decides whether a command is answered at all: its conversation must be
+// allowed and its asker within budget. A refusal names no ticket.
+func (a *API) admit(c *call, cmd chatCommand) (refusal string, ok bool) {
+	switch {
+	case cmd.off:
+		c.outcome = "command_off"
+		return "Chat commands are turned off. An administrator enables them with " + cmd.variable +
+			" (the conversations that may ask, or * for everyone).", false
+	case !cmd.allowed:
+		c.outcome = "command_refused"
+		return "Sorry, this conversation may not ask for DMS export links. An administrator can allow it by adding " +
+			cmd.where + " to " + cmd.variable + ".", false
+	}
+	if a.deps.CommandRate <= 0 {
+		return "", true
+	}
+	d, err := a.deps.State.Allow(c.r.Context(), "budget:command:"+cmd.asker,
+		state.Limit{Events: a.deps.CommandRate, Per: commandBudget, Burst: a.deps.CommandRate})
+	if err != nil {
+		a.log.Warn("command budget unavailable", "requestId", c.id, "err", err.Error())
+		return "", true
+	}
+	if !d.Allowed {
+		c.outcome = "command_rate_limited"
+		return fmt.Sprintf("You have sent more than %d commands in a minute; try again in %d seconds.",
+			a.deps.CommandRate, retryAfterSeconds(d.RetryAfter)), false
+	}
+	return "", true
+}
+
 // answerCommand reads "export 5461234" (or just the number), asks DMS, and
 // mints a fresh link when the export has a file.
-func (a *API) answerCommand(c *call, text string) commandAnswer {
-	id, ok := notify.ParseCommand(text)
+func (a *API) answerCommand(c *call, cmd chatCommand) commandAnswer {
+	id, ok := notify.ParseCommand(cmd.text)
+	revokeID, revoking := notify.ParseRevoke(cmd.text)
+	if revoking {
+		id = revokeID
+	}
+	if ok || revoking {
+		c.orderID, c.tid = id, a.tidOf(0) // logged even when refused
+	}
+	if refusal, admitted := a.admit(c, cmd); !admitted {
+		return commandAnswer{text: refusal}
+	}
+	if revoking {
+		until, p := a.revoke(c, id, 0)
+		if p != nil {
+			return a.apology(c, id, p)
+		}
+		c.outcome = "command_withdrawn"
+		return commandAnswer{text: fmt.Sprintf("Every link to ticket %d is withdrawn until %s. Nobody can download it through this service until then.", id, notify.FormatExpiry(until))}
+	}
 	if !ok {
 		c.outcome = "command_usage"
-		return commandAnswer{text: `Send "export 5461234" (or just the ticket id) to get a download link for a DMS data export.`}
+		return commandAnswer{text: `Send "export 5461234" (or just the ticket id) to get a download link for a DMS data export, or "revoke 5461234" to withdraw every link to it.`}
 	}
 	res, err := a.resolve(c, a.dmsRequest(c, id, 0))
 	if err != nil {

@@ -308,12 +308,12 @@ func TestClientGoneDoesNotCancelTheSharedCall(t *testing.T) {
 			if r := <-leaver; !errors.Is(r.err, context.Canceled) {
 				t.Fatalf("the leaving client got %v, want context.Canceled", r.err)
 			}
-			// The server notices the closed connection and answers (to no
-			// one) before the call ends.
+			// The server notices the closed connection and logs the leaver
+			// as gone (not as DMS timing out) before the call ends.
 			waitFor(t, "the leaver's request log line", func() bool { return len(h.requestLogs()) > 0 })
 			gone := h.requestLogs()[0]
-			if gone["status"] != float64(http.StatusGatewayTimeout) || gone["cache"] != tc.leaverCache {
-				t.Errorf("the leaver's log: status %v cache %v, want 504 and %s", gone["status"], gone["cache"], tc.leaverCache)
+			if gone["status"] != float64(statusClientGone) || gone["outcome"] != "client_gone" || gone["cache"] != tc.leaverCache {
+				t.Errorf("the leaver's log: status %v outcome %v cache %v, want 499 client_gone and %s", gone["status"], gone["outcome"], gone["cache"], tc.leaverCache)
 			}
 
 			g.open()

@@ -1,13 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,15 +30,9 @@ type exportStatus struct {
 // handleGetExport tells a bot whether a ticket has a file and gives it a
 // signed link to post; never the OSS URL itself.
 func (a *API) handleGetExport(c *call) (*problem, error) {
-	orderID, err := strconv.ParseInt(c.params["orderId"], 10, 64)
-	if err != nil { // validated already; keep the guard for safety
-		return newProblem("bad_request", "orderId must be a positive integer."), nil
-	}
-	var tid int64
-	if s := c.r.URL.Query().Get("tid"); s != "" {
-		if tid, err = strconv.ParseInt(s, 10, 64); err != nil {
-			return newProblem("bad_request", "tid must be a positive integer."), nil
-		}
+	orderID, tid, p := a.ticketParams(c)
+	if p != nil {
+		return p, nil
 	}
 	req := a.dmsRequest(c, orderID, tid)
 	res, err := a.resolve(c, req)
@@ -54,6 +46,31 @@ func (a *API) handleGetExport(c *call) (*problem, error) {
 	c.outcome = "status"
 	writeJSON(c.w, http.StatusOK, exportStatus{OrderID: req.OrderID, Tid: req.Tid, Ready: res.Ready, TipMessage: res.TipMessage, Link: l})
 	return nil, nil
+}
+
+// ticketParams reads the path's orderId and the query's optional tid as
+// strictly as the link verifier: canonical decimal, given once. kin-openapi
+// alone would take "03000", "+3000" or the first of two tids.
+func (a *API) ticketParams(c *call) (orderID, tid int64, p *problem) {
+	bad := func(in, name string) (int64, int64, *problem) {
+		p := newProblem("bad_request", in+" "+name+": must be written once, in decimal digits without sign or leading zero")
+		p.Errors = []fieldError{{In: in, Name: name, Reason: "must be written once, in decimal digits without sign or leading zero"}}
+		return 0, 0, p
+	}
+	orderID, ok := links.ParseID(c.params["orderId"])
+	if !ok {
+		return bad("path", "orderId")
+	}
+	switch v := c.query["tid"]; len(v) {
+	case 0:
+	case 1:
+		if tid, ok = links.ParseID(v[0]); !ok {
+			return bad("query", "tid")
+		}
+	default:
+		return bad("query", "tid")
+	}
+	return orderID, tid, nil
 }
 
 // linkRequest is createLink's body; openapi.yaml forbids other members.
@@ -87,6 +104,11 @@ func (a *API) handleCreateLink(c *call) (*problem, error) {
 		}
 		return newProblem("bad_json", "The body must be a JSON object with orderId, and optionally tid and ttlSeconds."), nil
 	}
+	if name := repeatedMember(body); name != "" {
+		p := newProblem("bad_request", "body "+name+": is given more than once")
+		p.Errors = []fieldError{{In: "body", Name: name, Reason: "is given more than once"}}
+		return p, nil
+	}
 	c.orderID, c.tid = in.OrderID, a.tidOf(in.Tid)
 	l, p := a.mintLink(c, in.OrderID, in.Tid, time.Duration(in.TTLSeconds)*time.Second)
 	if p != nil {
@@ -95,6 +117,33 @@ func (a *API) handleCreateLink(c *call) (*problem, error) {
 	c.outcome = "link_created"
 	writeJSON(c.w, http.StatusCreated, l)
 	return nil, nil
+}
+
+// repeatedMember names the first member a JSON object repeats ("" if none):
+// encoding/json keeps the last of them, so {"orderId":1,"orderId":2} would
+// mean something else to every other reader.
+func repeatedMember(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		name, ok := t.(string)
+		if err != nil || !ok {
+			return ""
+		}
+		if seen[name] {
+			return name
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // mintLink signs a link for orderID. tid 0 leaves the tenant to DMS_TID at
@@ -112,39 +161,19 @@ func (a *API) mintLink(c *call, orderID, tid int64, ttl time.Duration) (link, *p
 		p.Errors = []fieldError{{In: "body", Name: "ttlSeconds", Reason: "exceeds the maximum lifetime " + s.MaxTTL.String()}}
 		return link{}, p
 	}
+	if p := a.withdrawn(c, orderID, tid); p != nil {
+		return link{}, p
+	}
 	exp := a.now().Add(ttl).Truncate(time.Second)
 	q, err := s.Sign(links.Claims{OrderID: orderID, Tid: tid, Expires: exp})
 	if err != nil {
 		return link{}, problemFor(err)
 	}
-	u := a.baseURL(c.r)
+	if a.deps.PublicBaseURL == nil {
+		return link{}, newProblem("public_base_url_missing", "Set PUBLIC_BASE_URL to the function's address: links are never minted on the request's Host.")
+	}
+	u := *a.deps.PublicBaseURL
 	u.Path = strings.TrimSuffix(u.Path, "/") + "/exports/" + itoa(orderID) + "/download"
 	u.RawQuery = q.Encode()
 	return link{URL: u.String(), ExpiresAt: exp.UTC()}, nil
-}
-
-// baseURL is PUBLIC_BASE_URL, else the request's own host: https, except
-// plain http for loopback hosts (local runs).
-func (a *API) baseURL(r *http.Request) *url.URL {
-	if b := a.deps.PublicBaseURL; b != nil {
-		u := *b
-		return &u
-	}
-	scheme := "https"
-	if r.TLS == nil && isLoopbackHost(r.Host) {
-		scheme = "http"
-	}
-	return &url.URL{Scheme: scheme, Host: r.Host}
-}
-
-func isLoopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

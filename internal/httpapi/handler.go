@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,9 +12,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -50,7 +54,7 @@ type Deps struct {
 	APITokens     [][]byte      // bearer tokens for getExport and createLink
 	DefaultTid    int64         // DMS_TID, for links without tid
 	Region        string        // DMS region sent with every call
-	PublicBaseURL *url.URL      // base of minted links; nil = the request's own host
+	PublicBaseURL *url.URL      // base of every minted link; nil = links are not minted, naming PUBLIC_BASE_URL
 	LinkTTL       time.Duration // default lifetime of minted links
 	NotReadyRetry time.Duration // Retry-After for "not ready yet"
 	Logger        *slog.Logger
@@ -65,6 +69,21 @@ type Deps struct {
 	WebhookToken       string            // DMS_WEBHOOK_TOKEN; "" = receiveDmsWebhook is refused
 	DingTalkAppSecret  string            // DINGTALK_APP_SECRET; "" = dingtalkCommand is refused
 	SlackSigningSecret string            // SLACK_SIGNING_SECRET; "" = slackCommand is refused
+	DingTalkWindow     time.Duration     // DINGTALK_SIGNATURE_WINDOW; 0 = notify.DefaultDingTalkWindow
+	BodyTimeout        time.Duration     // how long a request body may take to arrive; 0 = 10s
+	DingTalkAllowed    notify.Allowlist  // DINGTALK_ALLOWED_CONVERSATIONS; empty = commands are refused, naming it
+	SlackAllowed       notify.Allowlist  // SLACK_ALLOWED_CHANNELS; empty = commands are refused, naming it
+	CommandRate        int               // COMMAND_RATE_LIMIT: commands per minute per asker; 0 = unlimited
+	WebhookMaxAge      time.Duration     // WEBHOOK_MAX_EVENT_AGE: older events are answered "stale"; 0 = no limit
+	AnnounceRate       int               // ANNOUNCE_RATE_LIMIT: announcements per minute, all instances together; 0 = unlimited
+
+	// State is what FC instances share: replay memory, budgets, revocations.
+	// nil = a private in-process Memory.
+	State state.Store
+	// StateShared says State reaches every instance that may serve a request
+	// (Redis, or one local process): only then is a revocation honoured
+	// everywhere. main sets it from the configuration.
+	StateShared bool
 }
 
 // API is the function's HTTP handler.
@@ -75,6 +94,8 @@ type API struct {
 	router routers.Router
 	ops    map[string]func(*call) (*problem, error)
 	etag   string
+
+	tokenSums [][sha256.Size]byte // SHA-256 of each of APITokens
 }
 
 // New builds the handler: the spec is loaded and the router built once here,
@@ -99,11 +120,20 @@ func New(d Deps) (*API, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if a.deps.State == nil {
+		a.deps.State = state.NewMemory(0, a.now)
+	}
+	if a.deps.DingTalkWindow <= 0 {
+		a.deps.DingTalkWindow = notify.DefaultDingTalkWindow
+	}
 	if a.deps.StateLabel == "" {
 		a.deps.StateLabel = state.LabelMemory
 	}
 	if a.deps.NotReadyRetry <= 0 {
 		a.deps.NotReadyRetry = 5 * time.Second
+	}
+	for _, t := range d.APITokens {
+		a.tokenSums = append(a.tokenSums, sha256.Sum256(t))
 	}
 	sum := sha256.Sum256(dmsexportlink.OpenAPI)
 	a.etag = `"` + hex.EncodeToString(sum[:16]) + `"`
@@ -134,6 +164,8 @@ type call struct {
 	attempts   int
 	outcome    string
 	previewBot bool
+	asker      []any  // who sent a chat command, from where
+	caller     string // fingerprint of the bearer token used
 	usage      *state.Usage
 }
 
@@ -145,7 +177,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := &call{w: sw, r: r, id: requestID(r), usage: usage}
 	sw.Header().Set("X-Request-Id", c.id)
 	p := a.serve(c)
-	if p != nil {
+	switch {
+	case p != nil && p.Code != "body_timeout" && errors.Is(r.Context().Err(), context.Canceled):
+		// The client left (its connection closed); what went wrong after that,
+		// typically a DMS call cut short, is not DMS's or the caller's fault.
+		// (A body read deadline that passed cancels the context too.)
+		c.outcome, sw.status = "client_gone", statusClientGone
+	case p != nil:
 		if c.outcome == "" {
 			c.outcome = p.Code
 		}
@@ -185,6 +223,19 @@ func (a *API) serve(c *call) (p *problem) {
 	}
 	c.route, c.params, c.query = route, params, r.URL.Query()
 	state := &authState{}
+	authenticate := func(_ context.Context, ai *openapi3filter.AuthenticationInput) error {
+		return a.authenticate(ai, state)
+	}
+	if p := a.authenticateFirst(c, authenticate, state); p != nil {
+		// Do not let net/http wait for the unread body before answering.
+		c.w.Header().Set("Connection", "close")
+		return p
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		if p := a.bufferBody(c); p != nil {
+			return p
+		}
+	}
 	in := &openapi3filter.RequestValidationInput{
 		Request:     r,
 		PathParams:  params,
@@ -193,19 +244,28 @@ func (a *API) serve(c *call) (p *problem) {
 		Options: &openapi3filter.Options{
 			MultiError:          true,
 			SkipSettingDefaults: true, // the signed query must reach the verifier unchanged
-			AuthenticationFunc: func(_ context.Context, ai *openapi3filter.AuthenticationInput) error {
-				return a.authenticate(ai, state)
-			},
+			AuthenticationFunc:  authenticate,
 		},
 	}
-	if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+	err = openapi3filter.ValidateRequest(r.Context(), in)
+	c.caller = state.caller
+	if err != nil {
 		if state.refused != nil {
 			return state.refused
 		}
 		return validationProblem(err)
 	}
+	if state.replay != nil {
+		if p := a.firstUse(c, state.replay); p != nil {
+			return p
+		}
+	}
 	if state.linkPending {
 		if p := a.verifyLink(c); p != nil {
+			return p
+		}
+		if p := a.withdrawn(c, c.claims.OrderID, c.claims.Tid); p != nil {
+			c.orderID, c.tid = c.claims.OrderID, a.tidOf(c.claims.Tid)
 			return p
 		}
 	}
@@ -215,6 +275,69 @@ func (a *API) serve(c *call) (p *problem) {
 	}
 	return p
 }
+
+// authenticateFirst checks credentials that travel outside the body (bearer
+// tokens, the webhook token, DingTalk's signature) before the body is read,
+// so a caller without them is refused at once however slowly it sends.
+// kin-openapi reads the body before its AuthenticationFunc, so this runs the
+// operation's security requirements on a copy of the request without one.
+// Slack signs the body, so its check waits for it.
+func (a *API) authenticateFirst(c *call, f openapi3filter.AuthenticationFunc, st *authState) *problem {
+	sec := c.route.Operation.Security
+	if sec == nil || len(*sec) == 0 {
+		return nil
+	}
+	for _, req := range *sec {
+		if _, signsBody := req["slackSignature"]; signsBody {
+			return nil
+		}
+	}
+	probe := *c.r
+	probe.Body = http.NoBody
+	in := &openapi3filter.RequestValidationInput{Request: &probe, PathParams: c.params, QueryParams: c.query, Route: c.route,
+		Options: &openapi3filter.Options{AuthenticationFunc: f}}
+	if err := openapi3filter.ValidateSecurityRequirements(c.r.Context(), in, *sec); err != nil && st.refused != nil {
+		return st.refused
+	}
+	return nil
+}
+
+// defaultBodyTimeout is how long a request body may take to arrive.
+const defaultBodyTimeout = 10 * time.Second
+
+// bufferBody reads the request body within the body timeout and keeps it for
+// validation and the handler. Under FC the body is in the event already; the
+// local server's connection gets a read deadline.
+func (a *API) bufferBody(c *call) *problem {
+	rc := http.NewResponseController(c.w)
+	timeout := a.deps.BodyTimeout
+	if timeout <= 0 {
+		timeout = defaultBodyTimeout
+	}
+	if rc.SetReadDeadline(time.Now().Add(timeout)) == nil {
+		defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
+	}
+	b, err := io.ReadAll(c.r.Body)
+	var mbe *http.MaxBytesError
+	var ne net.Error
+	switch {
+	case err == nil:
+	case errors.As(err, &mbe):
+		return newProblem("body_too_large", "")
+	case errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		c.w.Header().Set("Connection", "close")
+		return newProblem("body_timeout", fmt.Sprintf("The request body did not arrive within %s.", timeout))
+	default:
+		return newProblem("bad_request", "The request body could not be read.")
+	}
+	c.r.Body = io.NopCloser(bytes.NewReader(b))
+	c.r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	return nil
+}
+
+// statusClientGone is logged for a request whose client left before the
+// answer (nginx's 499); nothing is written.
+const statusClientGone = 499
 
 // failure logs an unexpected error and turns any error into a problem.
 func (a *API) failure(c *call, err error) *problem {
@@ -234,7 +357,7 @@ func (a *API) authenticate(ai *openapi3filter.AuthenticationInput, st *authState
 		st.linkPending = true
 		return nil
 	case "bearerToken":
-		if p := a.checkBearer(ai.RequestValidationInput.Request); p != nil {
+		if p := a.checkBearer(ai.RequestValidationInput.Request, st); p != nil {
 			st.refused = p
 			return ai.NewError(errors.New(p.Code))
 		}
@@ -243,7 +366,7 @@ func (a *API) authenticate(ai *openapi3filter.AuthenticationInput, st *authState
 	return a.authenticatePlatform(ai, st)
 }
 
-func (a *API) checkBearer(r *http.Request) *problem {
+func (a *API) checkBearer(r *http.Request, st *authState) *problem {
 	if len(a.deps.APITokens) == 0 {
 		return newProblem("api_tokens_missing", "Set API_TOKENS to enable the bearer-token operations.")
 	}
@@ -252,15 +375,24 @@ func (a *API) checkBearer(r *http.Request) *problem {
 	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
 		return newProblem("unauthorized", "Send Authorization: Bearer <token>.")
 	}
-	got := []byte(strings.TrimSpace(h[len(prefix):]))
+	// Hashes have one length, so the comparison takes the same time whatever
+	// the length of the token sent, and every configured token is compared.
+	got := sha256.Sum256([]byte(strings.TrimSpace(h[len(prefix):])))
 	ok := 0
-	for _, want := range a.deps.APITokens {
-		ok |= subtle.ConstantTimeCompare(got, want)
+	for _, want := range a.tokenSums {
+		ok |= subtle.ConstantTimeCompare(got[:], want[:])
 	}
 	if ok != 1 {
 		return newProblem("unauthorized", "The bearer token is not one of API_TOKENS.")
 	}
+	st.caller = tokenFingerprint(got)
 	return nil
+}
+
+// tokenFingerprint names a bearer token in logs without revealing it: the
+// first 8 hex digits of its SHA-256 (printf %s "$token" | sha256sum | cut -c1-8).
+func tokenFingerprint(sum [sha256.Size]byte) string {
+	return hex.EncodeToString(sum[:4])
 }
 
 // verifyLink checks the signed link of a download request.
@@ -329,6 +461,12 @@ func (a *API) logRequest(c *call, status int, start time.Time) {
 	if c.previewBot {
 		attrs = append(attrs, slog.Bool("previewBot", true))
 	}
+	if c.caller != "" {
+		attrs = append(attrs, slog.String("caller", c.caller))
+	}
+	if c.asker != nil {
+		attrs = append(attrs, slog.Group("asker", c.asker...))
+	}
 	a.log.LogAttrs(c.r.Context(), slog.LevelInfo, "request", attrs...)
 }
 
@@ -344,6 +482,9 @@ func (w *statusWriter) WriteHeader(code int) {
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {

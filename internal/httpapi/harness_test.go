@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,6 +45,7 @@ type harness struct {
 	env      *dmsfake.Env
 	api      *API
 	srv      *httptest.Server
+	base     *url.URL     // the server's address, the handler's PUBLIC_BASE_URL
 	client   *http.Client // real HTTP to srv, its own transport, closed at cleanup
 	signer   *links.Signer
 	token    string
@@ -77,6 +79,9 @@ type harnessOptions struct {
 	// redis shares the exports state on this server, as REDIS_URL does,
 	// with the fallback to memory and answers sealed under the link keys.
 	redis *redistest.Server
+	// redisTimeout bounds each Redis operation (0 = 1s); tests that must
+	// not fall back on a loaded machine raise it.
+	redisTimeout time.Duration
 	// plainOSS serves the fake OSS over plain http on loopback, minting
 	// http://127.0.0.1 URLs that pass only under AllowHTTPLoopback (which
 	// it turns on): the demo's set-up. Without it the harness runs the
@@ -149,22 +154,30 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 	}
 	stateLabel := ""
 	if o.redis != nil {
-		eo.Store, eo.Sealer = redisState(t, o.redis, logger)
+		eo.Store, eo.Sealer = redisState(t, o.redis, logger, o.redisTimeout)
 		stateLabel = state.LabelRedis
 		h.secrets = append(h.secrets, o.redis.Password)
 	}
 	h.signer = &links.Signer{Keys: keys, MaxTTL: 30 * 24 * time.Hour}
 	h.token = "tok-" + secrettest.Random(20)
+	// The server's address is known before the handler exists, so minted
+	// links can carry it as PUBLIC_BASE_URL.
+	h.srv = httptest.NewUnstartedServer(nil)
+	t.Cleanup(h.srv.Close)
+	h.base = &url.URL{Scheme: "http", Host: h.srv.Listener.Addr().String()}
 	deps := Deps{
 		Resolver:      exports.New(dmsClient, eo),
 		Signer:        h.signer,
 		APITokens:     [][]byte{[]byte(h.token)},
 		DefaultTid:    tenant,
 		Region:        "cn-hangzhou",
+		PublicBaseURL: h.base,
+		StateShared:   true, // one process: its memory is all the state there is
 		LinkTTL:       7 * 24 * time.Hour,
 		NotReadyRetry: 5 * time.Second,
 		Logger:        logger,
 		StateLabel:    stateLabel,
+		State:         eo.Store, // nil without redis: the handler's own memory
 	}
 	if o.deps != nil {
 		o.deps(&deps)
@@ -182,8 +195,8 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 			}
 		})
 	}
-	h.srv = httptest.NewServer(handler)
-	t.Cleanup(h.srv.Close)
+	h.srv.Config.Handler = handler
+	h.srv.Start()
 	transport := &http.Transport{MaxIdleConnsPerHost: 8}
 	t.Cleanup(transport.CloseIdleConnections)
 	h.client = &http.Client{Transport: transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -205,9 +218,12 @@ func newHarness(t testing.TB, o harnessOptions) *harness {
 // this instance's memory, answers sealed under a key of the ring. Every
 // harness on one server seals with the same key, as instances of one
 // deployment do.
-func redisState(t testing.TB, srv *redistest.Server, logger *slog.Logger) (state.Store, *exports.Sealer) {
+func redisState(t testing.TB, srv *redistest.Server, logger *slog.Logger, timeout time.Duration) (state.Store, *exports.Sealer) {
 	t.Helper()
-	r, err := state.NewRedis(state.RedisOptions{URL: srv.URL, Prefix: "dms-export-link:", Timeout: time.Second})
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	r, err := state.NewRedis(state.RedisOptions{URL: srv.URL, Prefix: "dms-export-link:", Timeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -34,7 +37,10 @@ func (a *API) authenticatePlatform(ai *openapi3filter.AuthenticationInput, st *a
 		}
 	case "dingtalkSignature":
 		p = checkSignature(a.deps.DingTalkAppSecret, "DINGTALK_APP_SECRET",
-			notify.VerifyDingTalk(r.Header, a.deps.DingTalkAppSecret, a.now()))
+			notify.VerifyDingTalk(r.Header, a.deps.DingTalkAppSecret, a.now(), a.deps.DingTalkWindow))
+		if p == nil {
+			st.replay = &replayMark{key: replayKey("dingtalk", r.Header.Get("timestamp"), r.Header.Get("sign")), ttl: 2 * a.deps.DingTalkWindow}
+		}
 	case "slackSignature":
 		body, err := rawBody(r)
 		if err != nil {
@@ -42,6 +48,9 @@ func (a *API) authenticatePlatform(ai *openapi3filter.AuthenticationInput, st *a
 		}
 		p = checkSignature(a.deps.SlackSigningSecret, "SLACK_SIGNING_SECRET",
 			notify.VerifySlack(r.Header, body, a.deps.SlackSigningSecret, a.now()))
+		if p == nil {
+			st.replay = &replayMark{key: replayKey("slack", r.Header.Get("X-Slack-Request-Timestamp"), r.Header.Get("X-Slack-Signature")), ttl: 2 * notify.SlackWindow}
+		}
 	default:
 		return ai.NewError(errors.New("unknown security scheme"))
 	}
@@ -88,7 +97,7 @@ func checkSignature(secret, variable string, err error) *problem {
 	case err == nil:
 		return nil
 	case errors.Is(err, notify.ErrStale):
-		p = newProblem("signature_stale", "The signed timestamp is outside the platform's replay window; check the clocks.")
+		p = newProblem("signature_stale", "The signed timestamp is outside the replay window; check the clocks.")
 	default:
 		p = newProblem("signature_invalid", "Check that "+variable+" matches the platform's setting.")
 	}
@@ -142,5 +151,36 @@ func inputProblem(err error) *problem {
 	}
 	p := newProblem("bad_request", detail)
 	p.Errors = []fieldError{f}
+	return p
+}
+
+// replayMark is a platform signature that verified; it is accepted once.
+type replayMark struct {
+	key string
+	ttl time.Duration // at least as long as the signature stays within its window
+}
+
+// replayKey names a signature in the shared state by a hash, so the store
+// never holds a usable signature.
+func replayKey(platform, ts, sig string) string {
+	sum := sha256.Sum256([]byte(ts + "\n" + sig))
+	return "replay:" + platform + ":" + hex.EncodeToString(sum[:16])
+}
+
+// firstUse remembers a verified signature across instances and refuses it
+// the second time. A store that fails lets the request through (and says so
+// in the log): the signature has been checked, only its replay memory is
+// missing.
+func (a *API) firstUse(c *call, m *replayMark) *problem {
+	stored, err := a.deps.State.SetNX(c.r.Context(), m.key, []byte{1}, m.ttl)
+	if err != nil {
+		a.log.Warn("replay memory unavailable", "requestId", c.id, "err", err.Error())
+		return nil
+	}
+	if stored {
+		return nil
+	}
+	p := newProblem("signature_replayed", "This signed request was already answered; the platform signs every request anew.")
+	p.challenge = signatureChallenge
 	return p
 }

@@ -38,14 +38,26 @@ type notifyHarness struct {
 	announcer    *notify.Announcer
 	clock        *testClock
 	webhookToken string
-	dingSecret   string // DINGTALK_APP_SECRET
-	slackSecret  string // SLACK_SIGNING_SECRET
+	dingSecret   string    // DINGTALK_APP_SECRET
+	slackSecret  string    // SLACK_SIGNING_SECRET
+	robotSecrets [2]string // DINGTALK_ROBOT_SECRET, LARK_ROBOT_SECRET
+
+	stamps *stamps // shared by twins: one DingTalk robot signs them all
+}
+
+// stamps are the milliseconds DingTalk has signed a message at.
+type stamps struct {
+	mu   sync.Mutex
+	used map[int64]bool
 }
 
 type notifyOptions struct {
 	harnessOptions
 	noRobots bool
 	deps     func(*Deps) // applied after the notification settings
+	// twin makes a second instance of the same deployment: its secrets, its
+	// robots (the same fakes), and, with harnessOptions.redis, its state.
+	twin *notifyHarness
 }
 
 func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
@@ -55,12 +67,21 @@ func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
 		webhookToken: "hook-" + secrettest.Random(24),
 		dingSecret:   secrettest.Random(32),
 		slackSecret:  secrettest.Random(32),
+		stamps:       &stamps{used: map[int64]bool{}},
 	}
-	dingRobotSecret, larkSecret := "SEC"+secrettest.Random(40), secrettest.Random(24)
+	n.robotSecrets = [2]string{"SEC" + secrettest.Random(40), secrettest.Random(24)}
+	if tw := o.twin; tw != nil {
+		n.webhookToken, n.dingSecret, n.slackSecret, n.robotSecrets, n.stamps = tw.webhookToken, tw.dingSecret, tw.slackSecret, tw.robotSecrets, tw.stamps
+	}
+	dingRobotSecret, larkSecret := n.robotSecrets[0], n.robotSecrets[1]
 	hc := &http.Client{Timeout: 5 * time.Second}
 	n.announcer = &notify.Announcer{MaxAttempts: 3, RetryBase: time.Millisecond, Window: 10 * time.Minute, Now: n.clock.Now}
-	if !o.noRobots {
+	if o.twin != nil {
+		n.fakes = o.twin.fakes
+	} else if !o.noRobots {
 		n.fakes = []*robotfake.Fake{robotfake.NewDingTalk(t, dingRobotSecret), robotfake.NewLark(t, larkSecret), robotfake.NewWeCom(t), robotfake.NewSlack(t)}
+	}
+	if len(n.fakes) > 0 {
 		n.announcer.Robots = []notify.Robot{
 			notify.NewDingTalk(n.fakes[0].URL(), dingRobotSecret, hc, nil),
 			notify.NewLark(n.fakes[1].URL(), larkSecret, hc, nil),
@@ -71,10 +92,13 @@ func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
 	ho := o.harnessOptions
 	ho.deps = func(d *Deps) {
 		n.announcer.Logger = d.Logger
+		n.announcer.Store = d.State // nil without redis: the Announcer's own memory
 		d.Announcer = n.announcer
 		d.WebhookToken = n.webhookToken
 		d.DingTalkAppSecret = n.dingSecret
 		d.SlackSigningSecret = n.slackSecret
+		d.DingTalkAllowed = notify.NewAllowlist([]string{dingConversation})
+		d.SlackAllowed = notify.NewAllowlist([]string{slackTeam + ":" + slackChannel})
 		if o.deps != nil {
 			o.deps(d)
 		}
@@ -89,9 +113,9 @@ func newNotifyHarness(t *testing.T, o notifyOptions) *notifyHarness {
 
 func dmsEvent(order int64) string {
 	return fmt.Sprintf(`{"messageEvent":{"submitterUid":"2712345678","submitterName":"Zhang San","category":"Tickets",`+
-		`"module":"Data Export","event":"Succeeded","taskId":%d,"taskName":"orders Q4","eventTime":1796000000000,`+
+		`"module":"Data Export","event":"Succeeded","taskId":%d,"taskName":"orders Q4","eventTime":%d,`+
 		`"message":"Dear DMS user","targetUsers":[{"uid":"27001","name":"Li Si"}],"receivers":[{"uid":27002,"name":"Wang Wu"}]},`+
-		`"signatureMethod":"None","signatureText":""}`, order)
+		`"signatureMethod":"None","signatureText":""}`, order, time.Now().UnixMilli())
 }
 
 // webhook posts body to receiveDmsWebhook with the token in the query.
@@ -450,26 +474,54 @@ func slackSign(secret string, ts int64, body string) string {
 	return "v0=" + hex.EncodeToString(mac.Sum(nil))
 }
 
-func dingTalkBody(text string) string {
+// The conversation and channel the harness allows commands from.
+const (
+	dingConversation = "cidTestGroup+/A=="
+	dingCorp         = "dingcorpTest"
+	slackTeam        = "T0001"
+	slackChannel     = "C2147483705"
+)
+
+func dingTalkBody(text string) string { return dingTalkBodyFrom(text, dingConversation, "manager4711") }
+
+// dingTalkBodyFrom is a message from staffID in conversation.
+func dingTalkBodyFrom(text, conversation, staffID string) string {
 	b, _ := json.Marshal(map[string]any{
-		"msgtype": "text", "text": map[string]string{"content": text}, "senderNick": "Zhang San",
+		"msgtype": "text", "text": map[string]string{"content": text}, "senderNick": "Zhang San", "senderStaffId": staffID,
+		"senderId": "$:LWCP_v1:$" + staffID, "senderCorpId": dingCorp, "conversationId": conversation, "chatbotCorpId": dingCorp,
 		"conversationType": "2", "msgId": "msg" + secrettest.Random(8), "isAdmin": false, "createAt": time.Now().UnixMilli(),
 	})
 	return string(b)
 }
 
 func slackBody(text string) string {
-	return url.Values{"command": {"/export"}, "text": {text}, "user_name": {"zhang.san"}, "user_id": {"U2147483697"},
-		"team_id": {"T0001"}, "response_url": {"https://hooks.slack.com/commands/1/2"}}.Encode()
+	return slackBodyFrom(text, slackTeam, slackChannel, "U2147483697")
 }
 
-// dingTalk posts a DingTalk outgoing-robot message signed with secret at ts.
+// slackBodyFrom is a slash command from user in team's channel.
+func slackBodyFrom(text, team, channel, user string) string {
+	return url.Values{"command": {"/export"}, "text": {text}, "user_name": {"zhang.san"}, "user_id": {user},
+		"team_id": {team}, "channel_id": {channel}, "response_url": {"https://hooks.slack.com/commands/1/2"}}.Encode()
+}
+
+// dingTalk posts a DingTalk outgoing-robot message signed with secret at ts
+// (moved on by a millisecond when an earlier message took that one, as two
+// messages DingTalk sends differ in their timestamps).
 func (n *notifyHarness) dingTalk(body, secret string, ts time.Time) *response {
 	n.t.Helper()
+	return n.do(http.MethodPost, "/bots/dingtalk", strings.NewReader(body), n.dingTalkHeader(secret, ts))
+}
+
+// dingTalkHeader signs a DingTalk outgoing-robot request at ts.
+func (n *notifyHarness) dingTalkHeader(secret string, ts time.Time) http.Header {
+	n.stamps.mu.Lock()
 	ms := ts.UnixMilli()
-	return n.do(http.MethodPost, "/bots/dingtalk", strings.NewReader(body), http.Header{
-		"Content-Type": {"application/json; charset=utf-8"}, "Timestamp": {fmt.Sprint(ms)}, "Sign": {dingTalkSign(secret, ms)},
-	})
+	for n.stamps.used[ms] {
+		ms++
+	}
+	n.stamps.used[ms] = true
+	n.stamps.mu.Unlock()
+	return http.Header{"Content-Type": {"application/json; charset=utf-8"}, "Timestamp": {fmt.Sprint(ms)}, "Sign": {dingTalkSign(secret, ms)}}
 }
 
 // slack posts a slash command signed with secret at ts over signedBody.
@@ -529,7 +581,7 @@ func TestCommandsReplyWithALink(t *testing.T) {
 		t.Run(tc.platform+" "+tc.text, func(t *testing.T) {
 			var res *response
 			if tc.platform == "dingtalk" && tc.text == "(picture)" {
-				res = n.dingTalk(`{"msgtype":"picture","content":{"downloadCode":"x"}}`, n.dingSecret, time.Now())
+				res = n.dingTalk(`{"msgtype":"picture","content":{"downloadCode":"x"},"conversationId":"`+dingConversation+`"}`, n.dingSecret, time.Now())
 			} else if tc.platform == "dingtalk" {
 				res = n.dingTalk(dingTalkBody(tc.text), n.dingSecret, time.Now())
 			} else {
@@ -581,6 +633,7 @@ func TestCommandsRefuseBadSignatures(t *testing.T) {
 		{name: "dingtalk wrong secret", send: func() *response { return n.dingTalk(dBody, n.dingSecret+"x", now) }, status: 401, code: "signature_invalid"},
 		{name: "dingtalk stale timestamp", send: func() *response { return n.dingTalk(dBody, n.dingSecret, now.Add(-61*time.Minute)) }, status: 401, code: "signature_stale"},
 		{name: "dingtalk future timestamp", send: func() *response { return n.dingTalk(dBody, n.dingSecret, now.Add(61*time.Minute)) }, status: 401, code: "signature_stale"},
+		{name: "dingtalk six minutes old", send: func() *response { return n.dingTalk(dBody, n.dingSecret, now.Add(-6*time.Minute)) }, status: 401, code: "signature_stale"},
 		{name: "dingtalk altered timestamp", send: func() *response {
 			return n.do(http.MethodPost, "/bots/dingtalk", strings.NewReader(dBody), dHeader(fmt.Sprint(ms+1), dingTalkSign(n.dingSecret, ms)))
 		}, status: 401, code: "signature_invalid"},

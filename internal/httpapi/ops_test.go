@@ -3,6 +3,8 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -14,6 +16,7 @@ import (
 	dmsexportlink "github.com/dms-export-link/dms-export-link"
 	"github.com/dms-export-link/dms-export-link/internal/dms"
 	"github.com/dms-export-link/dms-export-link/internal/exports"
+	"github.com/dms-export-link/dms-export-link/internal/secrettest"
 )
 
 func TestCreateLinkThenDownload(t *testing.T) {
@@ -167,4 +170,57 @@ type panicResolver struct{}
 
 func (panicResolver) Resolve(context.Context, dms.Request) (exports.Resolution, error) {
 	panic("boom")
+}
+
+// The bearer operations read ids as strictly as the link verifier: one
+// spelling per id, given once. None of these reach DMS.
+func TestBearerOperationsStrictIds(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	auth := http.Header{"Authorization": {"Bearer " + h.token}, "Content-Type": {"application/json"}}
+	for _, tc := range []struct{ method, target, body, field string }{
+		{http.MethodGet, "/exports/05461234", "", "orderId"},
+		{http.MethodGet, "/exports/%2B5461234", "", "orderId"},
+		{http.MethodGet, "/exports/5461234?tid=03000", "", "tid"},
+		{http.MethodGet, "/exports/5461234?tid=%2B3000", "", "tid"},
+		{http.MethodGet, "/exports/5461234?tid=3000&tid=9999", "", "tid"},
+		{http.MethodPost, "/links", `{"orderId":5461234,"orderId":9999}`, "orderId"},
+		{http.MethodPost, "/links", `{"orderId":5461234,"tid":3000,"tid":9999}`, "tid"},
+	} {
+		res := h.do(tc.method, tc.target, strings.NewReader(tc.body), auth)
+		if p := res.problem(t); res.StatusCode != http.StatusBadRequest || !namesField(p, tc.field) {
+			t.Errorf("%s %s %s: %d %+v, want 400 naming %s", tc.method, tc.target, tc.body, res.StatusCode, p, tc.field)
+		}
+	}
+	if n := h.env.Gateway.Calls(); n != 0 {
+		t.Errorf("refused requests made %d DMS calls", n)
+	}
+	if res := h.get("/exports/5461234?tid=3000", auth); res.StatusCode != http.StatusOK {
+		t.Errorf("the canonical form: %d %s", res.StatusCode, res.body)
+	}
+}
+
+// Each bearer call's log line names its token by the first 8 hex digits of
+// its SHA-256, never by the token.
+func TestBearerCallerInLog(t *testing.T) {
+	t.Parallel()
+	second := "second-" + secrettest.Random(20)
+	h := newHarness(t, harnessOptions{deps: func(d *Deps) { d.APITokens = append(d.APITokens, []byte(second)) }})
+	h.secrets = append(h.secrets, second)
+	for _, tok := range []string{h.token, second} {
+		res := h.do(http.MethodPost, "/links", strings.NewReader(`{"orderId":42}`), http.Header{"Authorization": {"Bearer " + tok}, "Content-Type": {"application/json"}})
+		if res.StatusCode != http.StatusCreated {
+			t.Fatalf("status %d", res.StatusCode)
+		}
+	}
+	lines := h.requestLines(t, "createLink")
+	if len(lines) != 2 {
+		t.Fatalf("%d createLink lines, want 2", len(lines))
+	}
+	for i, tok := range []string{h.token, second} {
+		sum := sha256.Sum256([]byte(tok))
+		if got, want := lines[i]["caller"], hex.EncodeToString(sum[:])[:8]; got != want {
+			t.Errorf("line %d: caller = %v, want %s", i, got, want)
+		}
+	}
 }

@@ -47,6 +47,7 @@ const (
 	pageBusy
 	pageLinksOff
 	pageTimeout
+	pageWithdrawn
 )
 
 // pageKindOf maps a problem code of downloadExport to its page; codes not
@@ -74,6 +75,8 @@ func pageKindOf(code string) pageKind {
 		return pageLinksOff
 	case "dms_timeout":
 		return pageTimeout
+	case "link_withdrawn":
+		return pageWithdrawn
 	}
 	return pageInternal
 }
@@ -168,6 +171,11 @@ var pageTexts = map[pageLang]map[pageKind]pageText{
 			Steps: []string{"Try again in a moment.", "If it keeps happening, send the request id below to the administrator of this service."},
 			Retry: "Try again",
 		},
+		pageWithdrawn: {
+			Title: "This link has been withdrawn",
+			Lead:  "Someone responsible for this export withdrew its download links, for example because a link was posted where it should not have been.",
+			Steps: []string{"If you still need the file, ask the person who exported it, or download it from the ticket in the DMS console if you can use DMS."},
+		},
 		pageInternal: {
 			Title: "Something went wrong",
 			Lead:  "The download service failed unexpectedly while handling this link.",
@@ -243,6 +251,11 @@ var pageTexts = map[pageLang]map[pageKind]pageText{
 			Lead:  "本服务已向 DMS 请求文件，但 DMS 未能及时响应。",
 			Steps: []string{"请稍后重试。", "如果问题持续出现，请把下方的请求 ID 发给本服务的管理员。"},
 			Retry: "重试",
+		},
+		pageWithdrawn: {
+			Title: "链接已被撤回",
+			Lead:  "该导出的负责人撤回了它的下载链接，例如因为链接被发到了不该发的地方。",
+			Steps: []string{"如果仍需要该文件，请联系导出它的人；如果您能使用 DMS，也可以在 DMS 控制台的工单中下载。"},
 		},
 		pageInternal: {
 			Title: "出错了",

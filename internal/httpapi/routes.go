@@ -8,6 +8,7 @@ func (a *API) routes() map[string]func(*call) (*problem, error) {
 		"downloadExportHead": a.handleDownloadHead,
 		"getExport":          a.handleGetExport,
 		"createLink":         a.handleCreateLink,
+		"revokeLinks":        a.handleRevokeLinks,
 		"getOpenAPI":         a.handleOpenAPI,
 		"getHealth":          a.handleHealth,
 		"receiveDmsWebhook":  a.handleDMSWebhook,

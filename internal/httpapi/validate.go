@@ -15,6 +15,8 @@ import (
 type authState struct {
 	linkPending bool
 	refused     *problem // why the credentials (bearer, webhook token, platform signature) were refused
+	replay      *replayMark
+	caller      string // fingerprint of the bearer token that verified
 }
 
 // validationProblem turns kin-openapi's errors into one problem that names

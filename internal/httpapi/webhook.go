@@ -10,6 +10,7 @@ import (
 
 	"github.com/dms-export-link/dms-export-link/internal/dms"
 	"github.com/dms-export-link/dms-export-link/internal/notify"
+	"github.com/dms-export-link/dms-export-link/internal/state"
 )
 
 // announceBudget bounds announcing when the invocation has no deadline of its
@@ -57,6 +58,9 @@ func (a *API) handleDMSWebhook(c *call) (*problem, error) {
 	if ann == nil || len(ann.Robots) == 0 {
 		return accepted("no_robots", "")
 	}
+	if tip := a.staleEvent(ev.EventTime); tip != "" {
+		return accepted("stale", tip)
+	}
 
 	res, err := a.resolve(c, a.dmsRequest(c, ev.TaskID, 0))
 	var de *dms.Error
@@ -77,7 +81,13 @@ func (a *API) handleDMSWebhook(c *call) (*problem, error) {
 	}
 
 	l, p := a.mintLink(c, ev.TaskID, 0, 0)
+	if p != nil && p.Code == "link_withdrawn" {
+		return accepted("withdrawn", p.Detail)
+	}
 	if p != nil {
+		return p, nil
+	}
+	if p := a.announceBudget(c); p != nil {
 		return p, nil
 	}
 	ctx, cancel := announceContext(c.r.Context())
@@ -104,6 +114,43 @@ func (a *API) handleDMSWebhook(c *call) (*problem, error) {
 	c.outcome = "announced"
 	writeJSON(c.w, http.StatusOK, out)
 	return nil, nil
+}
+
+// eventFutureSkew is how far ahead of the function's clock an event may be.
+const eventFutureSkew = 5 * time.Minute
+
+// staleEvent says why an event is too old (or too far ahead) to announce, or
+// "" when it is fresh or carries no time (DMS's older sample has none).
+func (a *API) staleEvent(at time.Time) string {
+	if at.IsZero() || a.deps.WebhookMaxAge <= 0 {
+		return ""
+	}
+	switch age := a.now().Sub(at); {
+	case age > a.deps.WebhookMaxAge:
+		return fmt.Sprintf("eventTime is %s old, more than WEBHOOK_MAX_EVENT_AGE (%s).", age.Round(time.Second), a.deps.WebhookMaxAge)
+	case -age > eventFutureSkew:
+		return fmt.Sprintf("eventTime is %s ahead of the function's clock.", (-age).Round(time.Second))
+	}
+	return ""
+}
+
+// announceBudget spends one announcement from the budget all instances share
+// (ANNOUNCE_RATE_LIMIT per minute). A store that fails lets it through.
+func (a *API) announceBudget(c *call) *problem {
+	if a.deps.AnnounceRate <= 0 {
+		return nil
+	}
+	d, err := a.deps.State.Allow(c.r.Context(), "budget:announce", state.Limit{Events: a.deps.AnnounceRate, Per: time.Minute, Burst: a.deps.AnnounceRate})
+	if err != nil {
+		a.log.Warn("announcement budget unavailable", "requestId", c.id, "err", err.Error())
+		return nil
+	}
+	if d.Allowed {
+		return nil
+	}
+	p := newProblem("announce_rate_limited", fmt.Sprintf("More than %d announcements a minute (ANNOUNCE_RATE_LIMIT); DMS may deliver the event again later.", a.deps.AnnounceRate))
+	p.retryAfter = d.RetryAfter
+	return p
 }
 
 // announceContext lets the announcement finish when DMS hangs up early (a

@@ -273,6 +273,11 @@ func single(q url.Values, name string, maxLen int) (string, bool) {
 // parsePositive accepts exactly the decimal form strconv.FormatInt produces
 // for a positive int64: digits only, no sign, no leading zero. Anything else
 // would let one link be spelled several ways.
+// ParseID reads an id (order, tenant) as strictly as Verify does: decimal
+// digits, no sign, no leading zero, within int64. Callers that take ids
+// outside a link use it so the same id is never spelled two ways.
+func ParseID(s string) (int64, bool) { return parsePositive(s) }
+
 func parsePositive(s string) (int64, bool) {
 	if len(s) == 0 || len(s) > maxIntLen || s[0] == '0' {
 		return 0, false

@@ -59,44 +59,145 @@ func isExportVerb(word string) bool {
 	return false
 }
 
+// DingTalkMessage is what the function reads of a DingTalk outgoing-robot
+// callback: the text and who sent it from where.
+type DingTalkMessage struct {
+	Text             string // the message, trimmed; "" for other message types
+	SenderNick       string // display name (untrusted)
+	SenderStaffID    string // the sender's user id in their organisation; "" for outsiders
+	SenderID         string // DingTalk's id of the sender, set for everyone
+	SenderCorpID     string // the sender's organisation
+	ConversationID   string // the group or one-to-one chat ("cid...")
+	ConversationType string // "1" one-to-one, "2" group
+}
+
+// Asker is who sent the message, for budgets and logs: the staff id, else
+// DingTalk's sender id.
+func (m DingTalkMessage) Asker() string {
+	if m.SenderStaffID != "" {
+		return m.SenderStaffID
+	}
+	return m.SenderID
+}
+
 // ParseDingTalkMessage reads a DingTalk outgoing-robot callback body
-// ({"msgtype":"text","text":{"content":"..."},"senderNick":"...",...}) and
-// returns the message text and the sender's nickname. Fields it does not use
-// are ignored: DingTalk sends many and adds more. Errors are *InputError.
-func ParseDingTalkMessage(body []byte) (text, senderNick string, err error) {
+// ({"msgtype":"text","text":{"content":"..."},"senderNick":"...",
+// "senderStaffId":"...","conversationId":"cid...",...}). Fields it does not
+// use are ignored: DingTalk sends many and adds more. A message other than
+// text is returned with its sender and conversation and an *InputError on
+// "msgtype"; every other error is an *InputError too.
+func ParseDingTalkMessage(body []byte) (DingTalkMessage, error) {
 	var msg struct {
 		MsgType string `json:"msgtype"`
 		Text    *struct {
 			Content string `json:"content"`
 		} `json:"text"`
-		SenderNick string `json:"senderNick"`
+		SenderNick       string `json:"senderNick"`
+		SenderStaffID    string `json:"senderStaffId"`
+		SenderID         string `json:"senderId"`
+		SenderCorpID     string `json:"senderCorpId"`
+		ConversationID   string `json:"conversationId"`
+		ConversationType string `json:"conversationType"`
 	}
 	if err := json.Unmarshal(body, &msg); err != nil {
-		return "", "", jsonInputError(err)
+		return DingTalkMessage{}, jsonInputError(err)
+	}
+	m := DingTalkMessage{
+		SenderNick: msg.SenderNick, SenderStaffID: msg.SenderStaffID, SenderID: msg.SenderID, SenderCorpID: msg.SenderCorpID,
+		ConversationID: msg.ConversationID, ConversationType: msg.ConversationType,
 	}
 	if msg.MsgType != "text" {
-		return "", "", &InputError{Field: "msgtype", Reason: "only text messages are understood"}
+		return m, &InputError{Field: "msgtype", Reason: "only text messages are understood"}
 	}
 	if msg.Text == nil {
-		return "", "", &InputError{Field: "text.content", Reason: "missing"}
+		return DingTalkMessage{}, &InputError{Field: "text.content", Reason: "missing"}
 	}
-	return strings.TrimSpace(msg.Text.Content), msg.SenderNick, nil
+	m.Text = strings.TrimSpace(msg.Text.Content)
+	return m, nil
+}
+
+// SlackCommand is what the function reads of a slash command.
+type SlackCommand struct {
+	Text      string // after the command, trimmed
+	UserName  string // display name (untrusted)
+	UserID    string
+	TeamID    string // the workspace
+	ChannelID string
 }
 
 // ParseSlackCommand reads a Slack slash-command body
 // (application/x-www-form-urlencoded: command, text, user_name, user_id,
-// response_url, ...) and returns the text after the command and the user's
-// name. Verify the request with [VerifySlack] on the same raw body first.
-// Errors are *InputError.
-func ParseSlackCommand(body []byte) (text, userName string, err error) {
+// team_id, channel_id, response_url, ...). Verify the request with
+// [VerifySlack] on the same raw body first. Errors are *InputError.
+func ParseSlackCommand(body []byte) (SlackCommand, error) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return "", "", &InputError{Reason: "malformed form"}
+		return SlackCommand{}, &InputError{Reason: "malformed form"}
 	}
 	if form.Get("command") == "" {
-		return "", "", &InputError{Field: "command", Reason: "missing"}
+		return SlackCommand{}, &InputError{Field: "command", Reason: "missing"}
 	}
-	return strings.TrimSpace(form.Get("text")), form.Get("user_name"), nil
+	return SlackCommand{
+		Text: strings.TrimSpace(form.Get("text")), UserName: form.Get("user_name"), UserID: form.Get("user_id"),
+		TeamID: form.Get("team_id"), ChannelID: form.Get("channel_id"),
+	}, nil
+}
+
+// ParseRevoke reads "revoke 5461234" (also "withdraw", "撤回"; mentions
+// ignored, the verb required) and returns the ticket whose links are to be
+// withdrawn.
+func ParseRevoke(text string) (orderID int64, ok bool) {
+	words := strings.FieldsFunc(text, unicode.IsSpace)
+	for len(words) > 0 && (strings.HasPrefix(words[0], "@") || strings.HasPrefix(words[0], "＠")) {
+		words = words[1:]
+	}
+	if len(words) < 2 {
+		return 0, false
+	}
+	switch strings.ToLower(words[0]) {
+	case "revoke", "withdraw", "撤回":
+	default:
+		return 0, false
+	}
+	rest := strings.Join(words[1:], " ")
+	if w := strings.FieldsFunc(rest, unicode.IsSpace); len(w) != 1 {
+		return 0, false
+	}
+	return ParseCommand(rest)
+}
+
+// Allowlist is where chat commands may come from: entries "*" (anywhere),
+// "id" (that conversation or channel in any organisation), "scope:id" (that
+// one in organisation or workspace scope) and "scope:*" (all of scope's).
+// The zero Allowlist allows nothing.
+type Allowlist struct {
+	entries map[string]bool
+}
+
+// NewAllowlist builds an Allowlist from entries already validated by the
+// configuration.
+func NewAllowlist(entries []string) Allowlist {
+	l := Allowlist{entries: make(map[string]bool, len(entries))}
+	for _, e := range entries {
+		l.entries[e] = true
+	}
+	return l
+}
+
+// Empty reports whether the list allows nothing at all.
+func (l Allowlist) Empty() bool { return len(l.entries) == 0 }
+
+// Allows reports whether a command from conversation id in scope (a DingTalk
+// corp id, a Slack team id) may be answered. An empty id is never allowed,
+// except by "*".
+func (l Allowlist) Allows(scope, id string) bool {
+	if l.entries["*"] {
+		return true
+	}
+	if id == "" {
+		return false
+	}
+	return l.entries[id] || scope != "" && (l.entries[scope+":"+id] || l.entries[scope+":*"])
 }
 
 // DingTalkReply is the JSON an outgoing robot answers with to post a markdown

@@ -95,7 +95,8 @@ func TestParseDingTalkMessage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			text, sender, err := ParseDingTalkMessage([]byte(tt.body))
+			m, err := ParseDingTalkMessage([]byte(tt.body))
+			text, sender := m.Text, m.SenderNick
 			var ie *InputError
 			if tt.wantErr {
 				if !errors.As(err, &ie) {
@@ -113,6 +114,93 @@ func TestParseDingTalkMessage(t *testing.T) {
 	}
 }
 
+func TestParseDingTalkAsker(t *testing.T) {
+	m, err := ParseDingTalkMessage([]byte(`{"msgtype":"text","text":{"content":"5461234"},"senderNick":"Alice","senderStaffId":"manager4711",` +
+		`"senderId":"$:LWCP_v1:$abc","senderCorpId":"dingcorp1","conversationId":"cidAbC+/1==","conversationType":"2"}`))
+	want := DingTalkMessage{Text: "5461234", SenderNick: "Alice", SenderStaffID: "manager4711", SenderID: "$:LWCP_v1:$abc",
+		SenderCorpID: "dingcorp1", ConversationID: "cidAbC+/1==", ConversationType: "2"}
+	if err != nil || m != want {
+		t.Fatalf("got %+v, %v; want %+v", m, err, want)
+	}
+	if m.Asker() != "manager4711" {
+		t.Errorf("Asker = %q, want the staff id", m.Asker())
+	}
+	m.SenderStaffID = ""
+	if m.Asker() != "$:LWCP_v1:$abc" {
+		t.Errorf("Asker of an outsider = %q, want the sender id", m.Asker())
+	}
+	pic, err := ParseDingTalkMessage([]byte(`{"msgtype":"picture","conversationId":"cid1","senderStaffId":"s1"}`))
+	var ie *InputError
+	if !errors.As(err, &ie) || ie.Field != "msgtype" || pic.ConversationID != "cid1" || pic.SenderStaffID != "s1" {
+		t.Errorf("a picture: %+v, %v; want its sender and conversation with a msgtype error", pic, err)
+	}
+}
+
+func TestParseSlackAsker(t *testing.T) {
+	c, err := ParseSlackCommand([]byte("team_id=T0001&channel_id=C2147483705&user_id=U2147483697&user_name=Steve&command=%2Fexport&text=1"))
+	want := SlackCommand{Text: "1", UserName: "Steve", UserID: "U2147483697", TeamID: "T0001", ChannelID: "C2147483705"}
+	if err != nil || c != want {
+		t.Fatalf("got %+v, %v; want %+v", c, err, want)
+	}
+}
+
+func TestParseRevoke(t *testing.T) {
+	tests := []struct {
+		text   string
+		want   int64
+		wantOK bool
+	}{
+		{"revoke 5461234", 5461234, true},
+		{"@bot Withdraw #5461234", 5461234, true},
+		{"撤回 ５４６１２３４", 5461234, true},
+		{"5461234", 0, false},
+		{"export 5461234", 0, false},
+		{"revoke", 0, false},
+		{"revoke 1 2", 0, false},
+		{"revoke export 1", 0, false},
+		{"revoke 0", 0, false},
+		{"please revoke 1", 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := ParseRevoke(tt.text)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("ParseRevoke(%q) = %d, %v; want %d, %v", tt.text, got, ok, tt.want, tt.wantOK)
+		}
+	}
+}
+
+func TestAllowlist(t *testing.T) {
+	l := NewAllowlist([]string{"cidOpen==", "dingcorp1:cidCorp==", "T0001:C1", "T0002:*"})
+	tests := []struct {
+		scope, id string
+		want      bool
+	}{
+		{"", "cidOpen==", true},
+		{"anycorp", "cidOpen==", true},
+		{"dingcorp1", "cidCorp==", true},
+		{"dingcorp2", "cidCorp==", false},
+		{"", "cidCorp==", false},
+		{"T0001", "C1", true},
+		{"T0009", "C1", false},
+		{"T0001", "C2", false},
+		{"T0002", "C77", true},
+		{"T0002", "", false},
+		{"", "", false},
+		{"", "cidOther", false},
+	}
+	for _, tt := range tests {
+		if got := l.Allows(tt.scope, tt.id); got != tt.want {
+			t.Errorf("Allows(%q, %q) = %v, want %v", tt.scope, tt.id, got, tt.want)
+		}
+	}
+	if (Allowlist{}).Allows("T1", "C1") || !(Allowlist{}).Empty() {
+		t.Error("the zero Allowlist allows something")
+	}
+	if !NewAllowlist([]string{"*"}).Allows("", "") {
+		t.Error("* does not allow everyone")
+	}
+}
+
 func TestParseSlackCommand(t *testing.T) {
 	tests := []struct {
 		name               string
@@ -127,7 +215,8 @@ func TestParseSlackCommand(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			text, user, err := ParseSlackCommand([]byte(tt.body))
+			c, err := ParseSlackCommand([]byte(tt.body))
+			text, user := c.Text, c.UserName
 			var ie *InputError
 			if tt.wantErr {
 				if !errors.As(err, &ie) {

@@ -271,19 +271,30 @@ func VerifyToken(got, want string) bool {
 	return subtle.ConstantTimeCompare(g[:], w[:]) == 1
 }
 
-// DingTalkWindow and SlackWindow are the replay windows: how far a request's
-// timestamp may be from now.
+// Replay windows: how far a request's timestamp may be from now.
+// DingTalkMaxWindow is DingTalk's own limit; the function's window is
+// configurable up to it and defaults to DefaultDingTalkWindow, because
+// DingTalk's sign covers only the timestamp: a captured pair of headers works
+// with any body for as long as the window lasts. Delivery takes seconds and
+// both clocks are NTP-synchronised, so minutes are plenty.
 const (
-	DingTalkWindow = time.Hour
-	SlackWindow    = 5 * time.Minute
+	DingTalkMaxWindow     = time.Hour
+	DefaultDingTalkWindow = 5 * time.Minute
+	SlackWindow           = 5 * time.Minute
 )
 
 // VerifyDingTalk checks a DingTalk outgoing-robot (HTTP mode) request: header
 // "timestamp" (Unix ms) and header "sign" = base64 HMAC-SHA256(key=appSecret,
 // msg=timestamp+"\n"+appSecret), compared in constant time; then the timestamp
-// must be within [DingTalkWindow] of now. It returns nil, ErrBadSignature
-// (also for an empty appSecret or missing headers) or ErrStale.
-func VerifyDingTalk(h http.Header, appSecret string, now time.Time) error {
+// must be within window of now (window <= 0 or above [DingTalkMaxWindow]
+// means DingTalkMaxWindow). It returns nil, ErrBadSignature (also for an empty
+// appSecret or missing headers) or ErrStale. The signature does not cover the
+// body: remember accepted (timestamp, sign) pairs for 2*window to refuse
+// replays.
+func VerifyDingTalk(h http.Header, appSecret string, now time.Time, window time.Duration) error {
+	if window <= 0 || window > DingTalkMaxWindow {
+		window = DingTalkMaxWindow
+	}
 	ts, sign := h.Get("timestamp"), h.Get("sign")
 	if appSecret == "" || ts == "" || sign == "" || !allDigits(ts) || len(ts) > 19 {
 		return ErrBadSignature
@@ -298,7 +309,7 @@ func VerifyDingTalk(h http.Header, appSecret string, now time.Time) error {
 		return ErrBadSignature
 	}
 	ms, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil || !within(time.UnixMilli(ms), now, DingTalkWindow) {
+	if err != nil || !within(time.UnixMilli(ms), now, window) {
 		return ErrStale
 	}
 	return nil
@@ -309,7 +320,8 @@ func VerifyDingTalk(h http.Header, appSecret string, now time.Time) error {
 // "v0:"+X-Slack-Request-Timestamp+":"+body) over the raw body, compared in
 // constant time; then the timestamp (Unix s) must be within [SlackWindow] of
 // now. It returns nil, ErrBadSignature (also for an empty secret or missing
-// headers) or ErrStale.
+// headers) or ErrStale. Remember accepted signatures for 2*[SlackWindow] to
+// refuse replays.
 func VerifySlack(h http.Header, body []byte, signingSecret string, now time.Time) error {
 	ts, sig := h.Get("X-Slack-Request-Timestamp"), h.Get("X-Slack-Signature")
 	if signingSecret == "" || !allDigits(ts) || len(ts) > 19 {

@@ -147,22 +147,27 @@ func TestVerifyDingTalk(t *testing.T) {
 		header http.Header
 		secret string
 		want   error
+		window time.Duration
 	}{
-		{"valid", dingTalkHeaders(secret, now), secret, nil},
-		{"valid, 59 min old", dingTalkHeaders(secret, now.Add(-59*time.Minute)), secret, nil},
-		{"wrong secret", dingTalkHeaders("other-secret", now), secret, ErrBadSignature},
-		{"stale", dingTalkHeaders(secret, now.Add(-61*time.Minute)), secret, ErrStale},
-		{"future", dingTalkHeaders(secret, now.Add(61*time.Minute)), secret, ErrStale},
-		{"missing sign", without(dingTalkHeaders(secret, now), "sign"), secret, ErrBadSignature},
-		{"missing timestamp", without(dingTalkHeaders(secret, now), "timestamp"), secret, ErrBadSignature},
-		{"no headers", http.Header{}, secret, ErrBadSignature},
-		{"empty secret", dingTalkHeaders("", now), "", ErrBadSignature},
-		{"sign not base64", http.Header{"Timestamp": {"1"}, "Sign": {"%%%"}}, secret, ErrBadSignature},
-		{"timestamp not a number", http.Header{"Timestamp": {"12a"}, "Sign": {"AAAA"}}, secret, ErrBadSignature},
+		{"valid", dingTalkHeaders(secret, now), secret, nil, 0},
+		{"valid, 59 min old", dingTalkHeaders(secret, now.Add(-59*time.Minute)), secret, nil, 0},
+		{"valid, 4 min old, 5 min window", dingTalkHeaders(secret, now.Add(-4*time.Minute)), secret, nil, 5 * time.Minute},
+		{"stale, 6 min old, 5 min window", dingTalkHeaders(secret, now.Add(-6*time.Minute)), secret, ErrStale, 5 * time.Minute},
+		{"stale, 6 min ahead, 5 min window", dingTalkHeaders(secret, now.Add(6*time.Minute)), secret, ErrStale, 5 * time.Minute},
+		{"window capped at an hour", dingTalkHeaders(secret, now.Add(-61*time.Minute)), secret, ErrStale, 2 * time.Hour},
+		{"wrong secret", dingTalkHeaders("other-secret", now), secret, ErrBadSignature, 0},
+		{"stale", dingTalkHeaders(secret, now.Add(-61*time.Minute)), secret, ErrStale, 0},
+		{"future", dingTalkHeaders(secret, now.Add(61*time.Minute)), secret, ErrStale, 0},
+		{"missing sign", without(dingTalkHeaders(secret, now), "sign"), secret, ErrBadSignature, 0},
+		{"missing timestamp", without(dingTalkHeaders(secret, now), "timestamp"), secret, ErrBadSignature, 0},
+		{"no headers", http.Header{}, secret, ErrBadSignature, 0},
+		{"empty secret", dingTalkHeaders("", now), "", ErrBadSignature, 0},
+		{"sign not base64", http.Header{"Timestamp": {"1"}, "Sign": {"%%%"}}, secret, ErrBadSignature, 0},
+		{"timestamp not a number", http.Header{"Timestamp": {"12a"}, "Sign": {"AAAA"}}, secret, ErrBadSignature, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := VerifyDingTalk(tt.header, tt.secret, now)
+			err := VerifyDingTalk(tt.header, tt.secret, now, tt.window)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("VerifyDingTalk = %v, want %v", err, tt.want)
 			}

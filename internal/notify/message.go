@@ -19,8 +19,10 @@ package notify
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -57,10 +59,10 @@ func (m Message) title() string {
 // formats with a plain-text element (Lark cards, Slack blocks).
 func (m Message) plainLines() []string {
 	lines := []string{fmt.Sprintf("Ticket: %d", m.OrderID)}
-	if name := clean(m.TaskName); name != "" {
+	if name := dmsText(m.TaskName); name != "" {
 		lines[0] += " " + name
 	}
-	if who := clean(m.Submitter); who != "" {
+	if who := dmsText(m.Submitter); who != "" {
 		lines = append(lines, "Requested by: "+who)
 	}
 	if !m.ExpiresAt.IsZero() {
@@ -75,10 +77,10 @@ func (m Message) plainLines() []string {
 func (m Message) markdown(link string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "#### DMS export ready\n\n- **Ticket:** %d", m.OrderID)
-	if name := clean(m.TaskName); name != "" {
+	if name := dmsText(m.TaskName); name != "" {
 		b.WriteString(" " + EscapeMarkdown(name))
 	}
-	if who := clean(m.Submitter); who != "" {
+	if who := dmsText(m.Submitter); who != "" {
 		b.WriteString("\n- **Requested by:** " + EscapeMarkdown(who))
 	}
 	if !m.ExpiresAt.IsZero() {
@@ -89,13 +91,18 @@ func (m Message) markdown(link string) string {
 }
 
 // clean makes untrusted single-line text safe to embed: control characters
-// (newlines would start new markdown blocks) become spaces, and it is capped at
+// (newlines would start new markdown blocks) become spaces, Unicode format
+// characters (bidi overrides that reorder what a reader sees, zero-width
+// characters that hide inside words) are dropped, and it is capped at
 // maxFieldRunes runes.
 func clean(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || r == '\u2028' || r == '\u2029' {
+		switch {
+		case r < 0x20 || r == 0x7f || r == '\u2028' || r == '\u2029':
 			return ' '
+		case unicode.Is(unicode.Cf, r):
+			return -1
 		}
 		return r
 	}, s)
@@ -104,6 +111,28 @@ func clean(s string) string {
 		s = string([]rune(s)[:maxFieldRunes]) + "…"
 	}
 	return s
+}
+
+// dmsText is DMS-provided text (ticket and user names) as messages show it:
+// cleaned, and with anything a chat app would turn into a link written so it
+// stays plain text.
+func dmsText(s string) string { return clean(plainURLs(s)) }
+
+var (
+	// urlScheme finds "scheme://"; domainName finds dotted names ending in a
+	// letters-only label (example.com, www.evil.example, file.xlsx).
+	urlScheme  = regexp.MustCompile(`(?i)\b([a-z][a-z0-9+.-]{0,31}):/+`)
+	domainName = regexp.MustCompile(`(?i)(?:[\p{L}0-9][\p{L}0-9-]{0,62}\.)+\p{L}{2,63}`)
+)
+
+// plainURLs defangs links the way incident reports do ("https[:]//evil[.]example"):
+// chat apps link "https://..." and bare domains on their own, so a ticket named
+// after a phishing page would otherwise become a clickable link next to the
+// function's real one.
+func plainURLs(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = urlScheme.ReplaceAllString(s, "$1[:]//")
+	return domainName.ReplaceAllStringFunc(s, func(m string) string { return strings.ReplaceAll(m, ".", "[.]") })
 }
 
 // markdownSpecial are the characters that start formatting, links, HTML or

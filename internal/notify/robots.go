@@ -416,7 +416,7 @@ func (s *slack) Send(ctx context.Context, m Message) error {
 		fields = append(fields, map[string]any{"type": "plain_text", "text": line, "emoji": false})
 	}
 	fallback := EscapeSlack(m.title())
-	if name := clean(m.TaskName); name != "" {
+	if name := dmsText(m.TaskName); name != "" {
 		fallback += " (" + EscapeSlack(name) + ")"
 	}
 	body := map[string]any{

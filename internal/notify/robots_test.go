@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/dms-export-link/dms-export-link/internal/notify/robotfake"
 )
@@ -180,9 +181,9 @@ func TestRobotsDeliverToTheirPlatform(t *testing.T) {
 			}
 			wants := []string{"5461234", "2026-01-02 11:04 CST (Asia/Shanghai)", "2026-01-02 03:04 UTC"}
 			if tc.markdown {
-				wants = append(wants, `orders \*Q4\* \[x\]\(http://evil\) \# heading`, `Zhang\_San \<admin\>`)
+				wants = append(wants, `orders \*Q4\* \[x\]\(http\[:\]//evil\) \# heading`, `Zhang\_San \<admin\>`)
 			} else {
-				wants = append(wants, "orders *Q4* [x](http://evil) # heading", "Zhang_San <admin>")
+				wants = append(wants, "orders *Q4* [x](http[:]//evil) # heading", "Zhang_San <admin>")
 			}
 			if tc.name == "dingtalk" {
 				wants = append(wants, "dingtalk://dingtalkclient/page/link?pc_slide=false&url="+url.QueryEscape(testMessage().Link))
@@ -385,5 +386,30 @@ func assertNoSecret(t *testing.T, s string, secrets ...string) {
 		if secret != "" && strings.Contains(s, secret) {
 			t.Errorf("%q contains secret %q", s, secret)
 		}
+	}
+}
+
+func TestDMSTextIsPlain(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"orders Q4", "orders Q4"},
+		{"see https://evil.example/login now", "see https[:]//evil[.]example/login now"},
+		{"www.evil.example", "www[.]evil[.]example"},
+		{"mail boss@corp.example", "mail boss@corp[.]example"},
+		{"HTTP://EVIL.EXAMPLE", "HTTP[:]//EVIL[.]EXAMPLE"},
+		{"javascript:alert(1)", "javascript:alert(1)"},
+		{"v1.2 at 3.14", "v1.2 at 3.14"},
+		{"abc\u202edcba", "abcdcba"},
+		{"zero\u200bwidth\u2060join\ufeff", "zerowidthjoin"},
+		{"soft\u00adhyphen", "softhyphen"},
+		{"\u2066isolate\u2069", "isolate"},
+		{"例子.中国", "例子[.]中国"},
+	}
+	for _, tt := range tests {
+		if got := dmsText(tt.in); got != tt.want {
+			t.Errorf("dmsText(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if got := dmsText(strings.Repeat("名", 500)); utf8.RuneCountInString(got) != maxFieldRunes+1 || !strings.HasSuffix(got, "…") {
+		t.Errorf("a 500-rune name is %d runes, want capped at %d plus an ellipsis", utf8.RuneCountInString(got), maxFieldRunes)
 	}
 }

@@ -176,6 +176,7 @@ func startStack(tb testing.TB, o stackOptions) *stack {
 		"DMS_TID=" + strconv.Itoa(tenant),
 		"LINK_KEYS=" + key.ID + ":" + base64.StdEncoding.EncodeToString(key.Secret),
 		"API_TOKENS=" + s.token,
+		"PUBLIC_BASE_URL=" + rt.FrontURL(),
 	}
 	vars = append(vars, o.env...)
 	logFile, err := os.Create(s.logPath)

@@ -177,7 +177,8 @@ func TestWebhookOnTwoInstances(t *testing.T) {
 			robot := robotfake.NewDingTalk(t, robotSecret)
 			r.secrets = append(r.secrets, robotSecret, webhookToken, robot.Token())
 			env := []string{"DINGTALK_ROBOT_URL=" + robot.URL(), "DINGTALK_ROBOT_SECRET=" + robotSecret, "DMS_WEBHOOK_TOKEN=" + webhookToken,
-				"ALLOW_HTTP_LOOPBACK_DOWNLOADS=true"} // the robot fake is plain http on loopback
+				"ALLOW_HTTP_LOOPBACK_DOWNLOADS=true",          // the robot fake is plain http on loopback
+				"PUBLIC_BASE_URL=https://exports.example.com"} // announcements mint links
 			if tc.state == "redis" {
 				env = append(env, redisEnv(redistest.Start(t, redistest.Options{}), sharedTimeout)...)
 			}
@@ -228,9 +229,9 @@ func requestsPerInstance(p *fcfake.Pool) []int {
 // dmsEvent is a DMS Message Hook notification that an export finished.
 func dmsEvent(order int64) string {
 	return fmt.Sprintf(`{"messageEvent":{"submitterUid":"2712345678","submitterName":"Zhang San","category":"Tickets",`+
-		`"module":"Data Export","event":"Succeeded","taskId":%d,"taskName":"orders Q4","eventTime":1796000000000,`+
+		`"module":"Data Export","event":"Succeeded","taskId":%d,"taskName":"orders Q4","eventTime":%d,`+
 		`"message":"Dear DMS user","targetUsers":[{"uid":"27001","name":"Li Si"}],"receivers":[{"uid":27002,"name":"Wang Wu"}]},`+
-		`"signatureMethod":"None","signatureText":""}`, order)
+		`"signatureMethod":"None","signatureText":""}`, order, time.Now().UnixMilli()) // fresh: older events are stale
 }
 
 // TestRedisFailsMidBurst kills Redis, or freezes it (SIGSTOP), while a burst waits for DMS:
