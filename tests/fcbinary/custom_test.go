@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -232,25 +231,7 @@ func fcHeaders(requestID string, c fcfake.Credentials) http.Header {
 // redirects.
 func (s *customStack) send(tb testing.TB, method, target string, header http.Header) (*http.Request, *response) {
 	tb.Helper()
-	req, err := http.NewRequest(method, s.base+target, nil)
-	if err != nil {
-		tb.Fatalf("request: %v", err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	t0 := time.Now()
-	res, err := s.client.Do(req)
-	if err != nil {
-		tb.Fatalf("%s %s: %v", method, target, err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	done := time.Now()
-	if err != nil {
-		tb.Fatalf("%s %s: reading the body: %v", method, target, err)
-	}
-	return req, &response{Response: res, body: body, elapsed: done.Sub(t0), done: done}
+	return send(tb, s.client, method, s.base+target, header, nil)
 }
 
 // do is send for the API's own paths: the answer is checked against openapi.yaml.

@@ -311,7 +311,14 @@ func (s *stack) do(tb testing.TB, method, target string, header http.Header, bod
 // send is do without the validation, for functions other than ours.
 func (s *stack) send(tb testing.TB, method, target string, header http.Header, body []byte) (*http.Request, *response) {
 	tb.Helper()
-	req, err := http.NewRequest(method, s.rt.FrontURL()+target, bytes.NewReader(body))
+	return send(tb, s.client, method, s.rt.FrontURL()+target, header, body)
+}
+
+// send makes one request with client, without following redirects, and
+// reads the whole answer.
+func send(tb testing.TB, client *http.Client, method, url string, header http.Header, body []byte) (*http.Request, *response) {
+	tb.Helper()
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		tb.Fatalf("request: %v", err)
 	}
@@ -319,15 +326,15 @@ func (s *stack) send(tb testing.TB, method, target string, header http.Header, b
 		req.Header[k] = v
 	}
 	t0 := time.Now()
-	res, err := s.client.Do(req)
+	res, err := client.Do(req)
 	if err != nil {
-		tb.Fatalf("%s %s: %v", method, target, err)
+		tb.Fatalf("%s %s: %v", method, url, err)
 	}
 	defer res.Body.Close()
 	got, err := io.ReadAll(res.Body)
 	done := time.Now()
 	if err != nil {
-		tb.Fatalf("%s %s: reading the body: %v", method, target, err)
+		tb.Fatalf("%s %s: reading the body: %v", method, url, err)
 	}
 	return req, &response{Response: res, body: got, elapsed: done.Sub(t0), done: done}
 }
