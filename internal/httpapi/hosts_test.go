@@ -18,18 +18,10 @@ import (
 // lines and Host headers Go's client never writes, and validates the exchange.
 func (h *harness) raw(requestLine string, header http.Header, body string) *response {
 	h.t.Helper()
-	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close()
 	var b bytes.Buffer
 	b.WriteString(requestLine + "\r\n")
 	_ = header.Write(&b)
 	fmt.Fprintf(&b, "Content-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
-	if _, err := conn.Write(b.Bytes()); err != nil {
-		h.t.Fatal(err)
-	}
 	method, target, _ := strings.Cut(requestLine, " ")
 	target, _, _ = strings.Cut(target, " ")
 	req, err := http.NewRequest(method, target, strings.NewReader(body))
@@ -37,9 +29,28 @@ func (h *harness) raw(requestLine string, header http.Header, body string) *resp
 		h.t.Fatal(err)
 	}
 	req.Header = header
-	res, err := http.ReadResponse(bufio.NewReader(conn), req)
+	return h.exchange(b.Bytes(), req, body, 0)
+}
+
+// exchange writes wire to a new connection to the harness's server, reads
+// the answer to req (within wait, when set) and validates it; body is what
+// req carried.
+func (h *harness) exchange(wire []byte, req *http.Request, body string, wait time.Duration) *response {
+	h.t.Helper()
+	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write(wire); err != nil {
+		h.t.Fatal(err)
+	}
+	if wait > 0 {
+		_ = conn.SetReadDeadline(time.Now().Add(wait))
+	}
+	res, err := http.ReadResponse(bufio.NewReader(conn), req)
+	if err != nil {
+		h.t.Fatalf("no answer (waited %v; 0 = no limit): %v", wait, err)
 	}
 	defer res.Body.Close()
 	got, _ := io.ReadAll(res.Body)

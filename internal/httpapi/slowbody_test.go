@@ -1,12 +1,9 @@
 package httpapi
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -18,29 +15,13 @@ import (
 // answer must come within wait.
 func (h *harness) partial(target string, header http.Header, declared int, sent string, wait time.Duration) *response {
 	h.t.Helper()
-	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	defer conn.Close()
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "POST %s HTTP/1.1\r\nHost: %s\r\n", target, h.srv.Listener.Addr())
 	_ = header.Write(&b)
 	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", declared, sent)
-	if _, err := conn.Write(b.Bytes()); err != nil {
-		h.t.Fatal(err)
-	}
-	_ = conn.SetReadDeadline(time.Now().Add(wait))
 	req, _ := http.NewRequest(http.MethodPost, target, strings.NewReader(sent))
 	req.Header = header
-	res, err := http.ReadResponse(bufio.NewReader(conn), req)
-	if err != nil {
-		h.t.Fatalf("no answer within %v while the body is incomplete: %v", wait, err)
-	}
-	defer res.Body.Close()
-	got, _ := io.ReadAll(res.Body)
-	h.validate(req, []byte(sent), res, got)
-	return &response{Response: res, body: got}
+	return h.exchange(b.Bytes(), req, sent, wait)
 }
 
 // A caller without credentials is refused before its body is read, however

@@ -184,23 +184,9 @@ func (s *customStack) stop() {
 	})
 }
 
-func (s *customStack) output() string {
-	b, err := os.ReadFile(s.logPath)
-	if err != nil {
-		s.tb.Fatalf("function log: %v", err)
-	}
-	return string(b)
-}
+func (s *customStack) output() string { return functionOutput(s.tb, s.logPath) }
 
-func (s *customStack) checkOutput() {
-	out := s.output()
-	for _, leak := range secrettest.Leaks(out, s.secrets) {
-		s.tb.Errorf("the function's output: %s", leak)
-	}
-	if s.tb.Failed() {
-		s.tb.Logf("function output:\n%s", out)
-	}
-}
+func (s *customStack) checkOutput() { checkFunctionOutput(s.tb, s.output(), s.secrets) }
 
 func (s *customStack) link(tb testing.TB, order int64) string {
 	tb.Helper()

@@ -235,22 +235,32 @@ func (s *stack) initialize() {
 // output is what the function has written to stdout and stderr so far.
 func (s *stack) output() string {
 	s.tb.Helper()
-	b, err := os.ReadFile(s.logPath)
+	return functionOutput(s.tb, s.logPath)
+}
+
+// functionOutput reads the file a function process writes its output to.
+func functionOutput(tb testing.TB, logPath string) string {
+	tb.Helper()
+	b, err := os.ReadFile(logPath)
 	if err != nil {
-		s.tb.Fatalf("function log: %v", err)
+		tb.Fatalf("function log: %v", err)
 	}
 	return string(b)
 }
 
 // checkOutput fails the test if a secret reached the function's output, and
 // shows the output of a failed test.
-func (s *stack) checkOutput() {
-	out := s.output()
-	for _, leak := range secrettest.Leaks(out, s.secrets) {
-		s.tb.Errorf("the function's output: %s", leak)
+func (s *stack) checkOutput() { checkFunctionOutput(s.tb, s.output(), s.secrets) }
+
+// checkFunctionOutput fails tb if one of secrets is in out, and shows out when
+// tb has failed.
+func checkFunctionOutput(tb testing.TB, out string, secrets []string) {
+	tb.Helper()
+	for _, leak := range secrettest.Leaks(out, secrets) {
+		tb.Errorf("the function's output: %s", leak)
 	}
-	if s.tb.Failed() {
-		s.tb.Logf("function output:\n%s", out)
+	if tb.Failed() {
+		tb.Logf("function output:\n%s", out)
 	}
 }
 
