@@ -97,16 +97,9 @@ func startCustom(tb testing.TB, args []string) *customStack {
 	tb.Helper()
 	s := &customStack{tb: tb, logPath: filepath.Join(tb.TempDir(), "function.log"), exited: make(chan error, 1)}
 	tb.Cleanup(s.stop)
-	s.creds = fcfake.Credentials{AccessKeyID: "STS." + secrettest.Random(12), AccessKeySecret: secrettest.Random(30), SecurityToken: "CAIS" + secrettest.Random(60)}
-	env, err := dmsfake.Start(dmsfake.Options{
-		AccessKeyID: s.creds.AccessKeyID, AccessKeySecret: s.creds.AccessKeySecret, SecurityToken: s.creds.SecurityToken,
-		DefaultTid: tenant,
-	}, dmsfake.OSSOptions{Bucket: "dms-idb-test", AccessKeyID: "LTAIoss" + secrettest.Random(8), AccessKeySecret: secrettest.Random(24)})
-	if err != nil {
-		tb.Fatalf("dmsfake.Start: %v", err)
-	}
-	s.closers = append(s.closers, env.Close)
-	s.env = env
+	s.creds, s.env = startEmulator(tb)
+	s.closers = append(s.closers, s.env.Close)
+	env := s.env
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderReady, State: dmsfake.StateReady, FileName: "export_5461234.csv", File: readyFile})
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderSlow, State: dmsfake.StateReady, File: readyFile})
 	env.Gateway.SetTicketFault(orderSlow, dmsfake.Fault{Latency: time.Second})

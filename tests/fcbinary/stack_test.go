@@ -117,6 +117,22 @@ type stackOptions struct {
 	env        []string // more NAME=value settings for the function
 }
 
+// startEmulator starts the DMS emulator and fake OSS for one function
+// process, with fresh STS credentials the gateway accepts (FC hands them to
+// the function per request).
+func startEmulator(tb testing.TB) (fcfake.Credentials, *dmsfake.Env) {
+	tb.Helper()
+	creds := fcfake.Credentials{AccessKeyID: "STS." + secrettest.Random(12), AccessKeySecret: secrettest.Random(30), SecurityToken: "CAIS" + secrettest.Random(60)}
+	env, err := dmsfake.Start(dmsfake.Options{
+		AccessKeyID: creds.AccessKeyID, AccessKeySecret: creds.AccessKeySecret, SecurityToken: creds.SecurityToken,
+		DefaultTid: tenant,
+	}, dmsfake.OSSOptions{Bucket: "dms-idb-test", AccessKeyID: "LTAIoss" + secrettest.Random(8), AccessKeySecret: secrettest.Random(24)})
+	if err != nil {
+		tb.Fatalf("dmsfake.Start: %v", err)
+	}
+	return creds, env
+}
+
 // startStack starts the emulator, the fake runtime and the binary, in that
 // order; stop, run at the end of the test, kills the binary first, since the
 // SDK busy-spins once the runtime API is gone.
@@ -125,16 +141,9 @@ func startStack(tb testing.TB, o stackOptions) *stack {
 	// The temporary directory first: its removal must run after stop.
 	s := &stack{tb: tb, token: "tok-" + secrettest.Random(24), logPath: filepath.Join(tb.TempDir(), "function.log")}
 	tb.Cleanup(s.stop)
-	s.creds = fcfake.Credentials{AccessKeyID: "STS." + secrettest.Random(12), AccessKeySecret: secrettest.Random(30), SecurityToken: "CAIS" + secrettest.Random(60)}
-	env, err := dmsfake.Start(dmsfake.Options{
-		AccessKeyID: s.creds.AccessKeyID, AccessKeySecret: s.creds.AccessKeySecret, SecurityToken: s.creds.SecurityToken,
-		DefaultTid: tenant,
-	}, dmsfake.OSSOptions{Bucket: "dms-idb-test", AccessKeyID: "LTAIoss" + secrettest.Random(8), AccessKeySecret: secrettest.Random(24)})
-	if err != nil {
-		tb.Fatalf("dmsfake.Start: %v", err)
-	}
-	s.closers = append(s.closers, env.Close)
-	s.env = env
+	s.creds, s.env = startEmulator(tb)
+	s.closers = append(s.closers, s.env.Close)
+	env := s.env
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderReady, State: dmsfake.StateReady, FileName: "export_5461234.csv", File: readyFile})
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderReady2, State: dmsfake.StateReady, FileName: "export_5461240.csv", File: readyFile})
 	env.Gateway.PutTicket(dmsfake.Ticket{Tid: tenant, OrderID: orderNotYet, State: dmsfake.StateNotReady, Tip: "The export is still running."})
