@@ -8,3 +8,12 @@ import _ "embed"
 //
 //go:embed openapi.yaml
 var OpenAPI []byte
+
+// RequestSpec is openapi.requests.yaml: OpenAPI without its prose, examples
+// and responses, which is all the handler routes and validates requests by,
+// and a quarter of the cold start to read (internal/specview). Treat it as
+// read-only.
+//
+//go:generate go run ./internal/specview/gen
+//go:embed openapi.requests.yaml
+var RequestSpec []byte

@@ -99,13 +99,14 @@ type API struct {
 }
 
 // New builds the handler: the spec is loaded and the router built once here,
-// never per request. The spec is not validated here: it is embedded, so
-// TestEmbeddedSpecIsValid checks the very bytes every build carries, and the
-// check would cost every cold start about as much as building the router.
+// never per request. It loads the request side of the contract only
+// (dmsexportlink.RequestSpec), and does not validate it: it is embedded, so
+// tests check the very bytes every build carries, and the check would cost
+// every cold start about as much as building the router.
 func New(d Deps) (*API, error) {
-	doc, err := openapi3.NewLoader().LoadFromData(dmsexportlink.OpenAPI)
+	doc, err := openapi3.NewLoader().LoadFromData(dmsexportlink.RequestSpec)
 	if err != nil {
-		return nil, fmt.Errorf("httpapi: load openapi.yaml: %w", err)
+		return nil, fmt.Errorf("httpapi: load openapi.requests.yaml: %w", err)
 	}
 	// Relative servers only: the function answers on any host (fcapp.run, custom domains, loopback).
 	doc.Servers = nil
