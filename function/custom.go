@@ -44,6 +44,7 @@ func serveCustomRuntime(ctx context.Context, addr string, f *fcFunction, logger 
 // with its FC context, to the API.
 func customRuntime(f *fcFunction, logger *slog.Logger) http.Handler {
 	api := fcadapter.CustomRuntime(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer f.firstAnswered()
 		if err := f.ready(); err != nil {
 			fcadapter.WriteProblem(w, http.StatusInternalServerError, "internal",
 				"Something went wrong inside the function", "", fcRequestID(r))

@@ -5,7 +5,11 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aliyun/fc-runtime-go-sdk/events"
 )
@@ -76,5 +80,96 @@ func TestFCFunctionBuildFails(t *testing.T) {
 	}
 	if builds != 1 {
 		t.Errorf("built %d times, want 1", builds)
+	}
+}
+
+// TestFCFunctionStartBuildsAtOnce: start builds the handler in the
+// background, without waiting for FC's initializer, and the initializer
+// then waits for that one build.
+func TestFCFunctionStartBuildsAtOnce(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	started, release := make(chan struct{}), make(chan struct{})
+	var builds atomic.Int32
+	f := &fcFunction{log: slog.New(slog.DiscardHandler), build: func() (http.Handler, error) {
+		builds.Add(1)
+		close(started)
+		<-release
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }), nil
+	}}
+	f.start()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("start did not begin the build")
+	}
+	initialized := make(chan struct{})
+	go func() {
+		f.initialize(context.Background())
+		close(initialized)
+	}()
+	select {
+	case <-initialized:
+		t.Fatal("the initializer returned before the build it waits for")
+	case <-time.After(20 * time.Millisecond):
+	}
+	close(release)
+	<-initialized
+	res, err := f.invoke(context.Background(), getEvent("/"))
+	if err != nil || res.StatusCode != http.StatusTeapot {
+		t.Fatalf("invoke = %+v, %v; want the handler's 418", res, err)
+	}
+	if n := builds.Load(); n != 1 {
+		t.Errorf("built %d times, want 1", n)
+	}
+}
+
+// TestFCFunctionCollectsAfterTheFirstAnswer: from start until the first
+// invocation has been answered, garbage collection is off; then the
+// setting start found is back.
+func TestFCFunctionCollectsAfterTheFirstAnswer(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(73))
+	f := &fcFunction{log: slog.New(slog.DiscardHandler), build: func() (http.Handler, error) {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }), nil
+	}}
+	gcPercent := func() int {
+		p := debug.SetGCPercent(0)
+		debug.SetGCPercent(p)
+		return p
+	}
+	f.start()
+	f.initialize(context.Background())
+	if p := gcPercent(); p != -1 {
+		t.Fatalf("GC percent %d after the initializer, want -1 (off until the first answer)", p)
+	}
+	for range 2 {
+		if _, err := f.invoke(context.Background(), getEvent("/")); err != nil {
+			t.Fatal(err)
+		}
+		if p := gcPercent(); p != 73 {
+			t.Fatalf("GC percent %d after an answer, want 73, the setting start found", p)
+		}
+	}
+}
+
+// TestFCFunctionBuildPanics: a panic in the background build fails the
+// initializer and the invocations, as a build error does, and does not end
+// the process.
+func TestFCFunctionBuildPanics(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	f := &fcFunction{log: slog.New(slog.DiscardHandler), build: func() (http.Handler, error) {
+		panic("router: nil route")
+	}}
+	f.start()
+	func() {
+		defer func() {
+			err, _ := recover().(error)
+			if err == nil || !strings.Contains(err.Error(), "router: nil route") {
+				t.Errorf("initializer panicked with %v, want the build's panic as an error", err)
+			}
+		}()
+		f.initialize(context.Background())
+	}()
+	if res, err := f.invoke(context.Background(), getEvent("/healthz")); err == nil || res != nil {
+		t.Errorf("invoke = %+v, %v; want the build's failure", res, err)
 	}
 }

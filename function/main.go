@@ -103,14 +103,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 
 	if *custom {
-		return serveCustomRuntime(ctx, *addr, &fcFunction{build: build, log: logger}, logger)
+		f := &fcFunction{build: build, log: logger}
+		f.start()
+		return serveCustomRuntime(ctx, *addr, f, logger)
 	}
 
 	if getenv("FC_RUNTIME_API") != "" {
-		// The runtime polls for work at once; the expensive part of start-up
-		// runs in FC's initializer (s.yaml instanceLifecycleConfig), before
-		// the instance's first request and outside its timeout.
+		// The runtime polls for work at once while the handler is built;
+		// FC's initializer (s.yaml instanceLifecycleConfig) waits for the
+		// build, before the instance's first request and outside its
+		// timeout.
 		f := &fcFunction{build: build, log: logger}
+		f.start()
 		fc.RegisterInitializerFunction(f.initialize)
 		fc.Start(f.invoke)
 		return nil // fc.Start never returns
@@ -205,8 +209,9 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 	}, nil
 }
 
-// fcFunction is the function under FC: the handler is built once, by the
-// initializer or, when none ran, by the first invocation.
+// fcFunction is the function under FC: the handler is built once, from
+// start, or else by whichever of the initializer and the first request
+// comes first.
 type fcFunction struct {
 	build  func() (http.Handler, error)
 	log    *slog.Logger
@@ -214,17 +219,52 @@ type fcFunction struct {
 	h      http.Handler // the built handler
 	handle func(context.Context, events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error)
 	err    error
+
+	answered  sync.Once
+	gcPaused  bool // by start, until the first answer
+	gcPercent int  // what start found, to restore
 }
 
-// ready builds the handler the first time it is called.
+// start begins building the handler in the background, so that the build
+// overlaps FC's first round trips with the instance (the runtime API's first
+// poll, or the custom runtime's port check and initializer call), and holds
+// garbage collection back until the first request has been answered.
+//
+// A cold start allocates several times the heap it keeps (package init,
+// reading the contract, the first DMS call); collecting it would cost the
+// first request about a millisecond and a half (docs/performance.md). Left
+// to after the first answer, one collection frees it all, while the
+// instance waits for its next request. The heap grows by a few MB until
+// then; GOMEMLIMIT, if set, still applies.
+func (f *fcFunction) start() {
+	f.gcPercent = debug.SetGCPercent(-1)
+	f.gcPaused = true
+	go func() { _ = f.ready() }()
+}
+
+// firstAnswered resumes garbage collection after the first answer.
+func (f *fcFunction) firstAnswered() {
+	f.answered.Do(func() {
+		if f.gcPaused {
+			debug.SetGCPercent(f.gcPercent)
+		}
+	})
+}
+
+// ready builds the handler the first time it is called; later calls wait
+// for that build and return its error.
 func (f *fcFunction) ready() error {
 	f.once.Do(func() {
 		start := time.Now()
-		// The build allocates several times the heap it keeps (parsing
-		// openapi.yaml above all): collecting during it would cost every
-		// cold start milliseconds of CPU (docs/performance.md). The first
-		// collection after it frees that garbage at once.
-		defer debug.SetGCPercent(debug.SetGCPercent(-1))
+		// The build may run in start's goroutine, where a panic would end
+		// the process; it fails the initializer instead, as it did when the
+		// initializer itself built the handler.
+		defer func() {
+			if p := recover(); p != nil {
+				f.err = fmt.Errorf("building the handler: %v", p)
+				f.log.Error("initialization failed", "err", f.err.Error())
+			}
+		}()
 		h, err := f.build()
 		if err != nil {
 			f.log.Error("initialization failed", "err", err.Error())
@@ -250,6 +290,7 @@ func (f *fcFunction) initialize(context.Context) {
 // invoke serves one HTTP-trigger event. If building the handler failed, the
 // invocation fails as an unhandled error, as the initializer did.
 func (f *fcFunction) invoke(ctx context.Context, ev events.HTTPTriggerEvent) (*events.HTTPTriggerResponse, error) {
+	defer f.firstAnswered()
 	if err := f.ready(); err != nil {
 		return nil, err
 	}
