@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -179,9 +180,12 @@ func cleanMessage(msg string, creds Credentials) string {
 	return msg
 }
 
+// Compiled on first use: most instances never redact an error.
 var (
-	urlPattern    = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://[^\s"'<>]+`)
-	signedPattern = regexp.MustCompile(`(?i)\b(signature|securitytoken|security-token|accesskeysecret)=[^\s&"']*`)
+	urlPattern    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://[^\s"'<>]+`) })
+	signedPattern = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?i)\b(signature|securitytoken|security-token|accesskeysecret)=[^\s&"']*`)
+	})
 )
 
 // redactText removes from s the credentials of this call (raw and
@@ -195,8 +199,8 @@ func redactText(s string, creds Credentials) string {
 			s = strings.ReplaceAll(s, form, "[redacted]")
 		}
 	}
-	s = urlPattern.ReplaceAllStringFunc(s, redactURL)
-	return signedPattern.ReplaceAllString(s, "[redacted]")
+	s = urlPattern().ReplaceAllStringFunc(s, redactURL)
+	return signedPattern().ReplaceAllString(s, "[redacted]")
 }
 
 // redactURL keeps scheme://host/ of raw.

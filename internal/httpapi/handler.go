@@ -93,7 +93,6 @@ type API struct {
 	now    func() time.Time
 	router routers.Router
 	ops    map[string]func(*call) (*problem, error)
-	etag   string
 
 	tokenSums [][sha256.Size]byte // SHA-256 of each of APITokens
 }
@@ -136,8 +135,6 @@ func New(d Deps) (*API, error) {
 	for _, t := range d.APITokens {
 		a.tokenSums = append(a.tokenSums, sha256.Sum256(t))
 	}
-	sum := sha256.Sum256(dmsexportlink.OpenAPI)
-	a.etag = `"` + hex.EncodeToString(sum[:16]) + `"`
 	a.ops = a.routes()
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
