@@ -242,11 +242,17 @@ func (f *fcFunction) start() {
 	go func() { _ = f.ready() }()
 }
 
-// firstAnswered resumes garbage collection after the first answer.
+// gcResumeDelay is how long after the first answer collection resumes. The
+// answer is still on its way when the handler returns (the SDK posts it to
+// the runtime API, net/http flushes it), and a collection started then
+// slowed it by 0.6 ms; sending it takes well under a millisecond.
+const gcResumeDelay = 10 * time.Millisecond
+
+// firstAnswered resumes garbage collection shortly after the first answer.
 func (f *fcFunction) firstAnswered() {
 	f.answered.Do(func() {
 		if f.gcPaused {
-			debug.SetGCPercent(f.gcPercent)
+			time.AfterFunc(gcResumeDelay, func() { debug.SetGCPercent(f.gcPercent) })
 		}
 	})
 }
