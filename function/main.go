@@ -37,9 +37,7 @@ import (
 const maxEventBody = 1 << 20
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "dms-export-link:", err)
 		os.Exit(1)
 	}
@@ -102,22 +100,26 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 
-	if *custom {
-		f := &fcFunction{build: build, log: logger}
-		f.start()
-		return serveCustomRuntime(ctx, *addr, f, logger)
-	}
-
-	if getenv("FC_RUNTIME_API") != "" {
+	if getenv("FC_RUNTIME_API") != "" && !*custom {
 		// The runtime polls for work at once while the handler is built;
 		// FC's initializer (s.yaml instanceLifecycleConfig) waits for the
 		// build, before the instance's first request and outside its
-		// timeout.
+		// timeout. SIGTERM keeps its default, ending the process: fc.Start
+		// never returns, so there is nothing to drain.
 		f := &fcFunction{build: build, log: logger}
 		f.start()
 		fc.RegisterInitializerFunction(f.initialize)
 		fc.Start(f.invoke)
 		return nil // fc.Start never returns
+	}
+
+	// The servers below drain their requests on SIGTERM or an interrupt.
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if *custom {
+		f := &fcFunction{build: build, log: logger}
+		f.start()
+		return serveCustomRuntime(ctx, *addr, f, logger)
 	}
 
 	handler, err := build()

@@ -4,11 +4,12 @@ import (
 	"context"
 	"debug/elf"
 	"encoding/json"
-	"github.com/dms-export-link/dms-export-link/internal/secrettest"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	dmsexportlink "github.com/dms-export-link/dms-export-link"
 	"github.com/dms-export-link/dms-export-link/internal/links"
+	"github.com/dms-export-link/dms-export-link/internal/secrettest"
 	"github.com/dms-export-link/dms-export-link/tests/fcfake"
 )
 
@@ -429,4 +431,31 @@ func TestInitializer(t *testing.T) {
 			t.Errorf("%d initialized lines after the first request, want %d", got, want)
 		}
 	})
+}
+
+// TestSIGTERMEndsTheProcess: under go1, SIGTERM ends the function at once,
+// its default action: fc.Start never returns, so no handler may swallow it
+// (one did, and the process lived on until FC killed it).
+func TestSIGTERMEndsTheProcess(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{initialize: true})
+	if got := s.get(t, "/healthz", nil).StatusCode; got != http.StatusOK {
+		t.Fatalf("healthz: status %d", got)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan *os.ProcessState, 1)
+	go func() {
+		st, _ := s.cmd.Process.Wait()
+		exited <- st
+	}()
+	select {
+	case st := <-exited:
+		if ws, ok := st.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGTERM {
+			t.Errorf("the function ended with %v, want killed by SIGTERM", st)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the function was still running 20 s after SIGTERM")
+	}
 }
