@@ -65,6 +65,7 @@ type Client struct {
 	transport *http.Transport
 	getenv    func(string) string
 	now       func() time.Time // for Retry-After dates
+	warm      warmConn         // opened by Preconnect
 }
 
 // regionPattern is the SDK's own check; failing it early gives a clear error.
@@ -147,9 +148,13 @@ func defaultTransport() *http.Transport {
 	}
 }
 
-// CloseIdleConnections closes the idle connections of the shared transport,
-// for shutdown and for tests that check goroutine leaks.
-func (c *Client) CloseIdleConnections() { c.transport.CloseIdleConnections() }
+// CloseIdleConnections closes the idle connections of the shared transport and
+// the one Preconnect opened, for shutdown and for tests that check goroutine
+// leaks.
+func (c *Client) CloseIdleConnections() {
+	c.warm.close()
+	c.transport.CloseIdleConnections()
+}
 
 var warmOnce sync.Once
 
@@ -230,7 +235,7 @@ func (c *Client) DownloadURL(ctx context.Context, req Request) (Result, error) {
 	}
 	callCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	res, err := c.call(ctxTransport{base: c.transport, ctx: callCtx}, region, creds, req, timeout)
+	res, err := c.call(ctxTransport{base: withWarm{warm: &c.warm, base: c.transport}, ctx: callCtx}, region, creds, req, timeout)
 	var e *Error
 	if cerr := callCtx.Err(); cerr != nil && errors.As(err, &e) && e.Kind == KindMalformed {
 		// An empty or partial reply that arrives as our own deadline passes

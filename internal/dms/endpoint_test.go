@@ -11,29 +11,32 @@ import (
 	"time"
 )
 
+// endpointCases are clients' options, a call's region and the endpoint the
+// call must go to.
+var endpointCases = []struct {
+	name      string
+	opts      Options
+	reqRegion string
+	want      string
+}{
+	{"hangzhou public", Options{Region: "cn-hangzhou"}, "", "https://dms-enterprise.cn-hangzhou.aliyuncs.com/"},
+	{"singapore public", Options{Region: "ap-southeast-1"}, "", "https://dms-enterprise.ap-southeast-1.aliyuncs.com/"},
+	{"frankfurt public", Options{Region: "eu-central-1"}, "", "https://dms-enterprise.eu-central-1.aliyuncs.com/"},
+	{"shanghai explicit public", Options{Region: "cn-shanghai", EndpointType: "public"}, "", "https://dms-enterprise.cn-shanghai.aliyuncs.com/"},
+	{"singapore vpc", Options{Region: "ap-southeast-1", EndpointType: "vpc"}, "", "https://dms-enterprise-vpc.ap-southeast-1.aliyuncs.com/"},
+	{"beijing vpc", Options{Region: "cn-beijing", EndpointType: "VPC"}, "", "https://dms-enterprise-vpc.cn-beijing.aliyuncs.com/"},
+	{"the request's region", Options{Region: "cn-hangzhou"}, "ap-northeast-1", "https://dms-enterprise.ap-northeast-1.aliyuncs.com/"},
+	{"override", Options{Region: "ap-southeast-1", EndpointType: "vpc", Endpoint: "dms.internal.example:8443"}, "", "https://dms.internal.example:8443/"},
+	{"central override", Options{Region: "ap-southeast-1", Endpoint: "dms-enterprise.aliyuncs.com"}, "", "https://dms-enterprise.aliyuncs.com/"},
+}
+
 // TestEndpointIsRegional checks the address the SDK sends the call to: the
 // documented regional endpoint of the call's region, public or VPC, over
 // HTTPS, and DMS_ENDPOINT's host when set. (The SDK's own default sends
 // every region to the central dms-enterprise.aliyuncs.com.) The transport
 // records each request and stops it before dialling.
 func TestEndpointIsRegional(t *testing.T) {
-	tests := []struct {
-		name      string
-		opts      Options
-		reqRegion string
-		want      string
-	}{
-		{"hangzhou public", Options{Region: "cn-hangzhou"}, "", "https://dms-enterprise.cn-hangzhou.aliyuncs.com/"},
-		{"singapore public", Options{Region: "ap-southeast-1"}, "", "https://dms-enterprise.ap-southeast-1.aliyuncs.com/"},
-		{"frankfurt public", Options{Region: "eu-central-1"}, "", "https://dms-enterprise.eu-central-1.aliyuncs.com/"},
-		{"shanghai explicit public", Options{Region: "cn-shanghai", EndpointType: "public"}, "", "https://dms-enterprise.cn-shanghai.aliyuncs.com/"},
-		{"singapore vpc", Options{Region: "ap-southeast-1", EndpointType: "vpc"}, "", "https://dms-enterprise-vpc.ap-southeast-1.aliyuncs.com/"},
-		{"beijing vpc", Options{Region: "cn-beijing", EndpointType: "VPC"}, "", "https://dms-enterprise-vpc.cn-beijing.aliyuncs.com/"},
-		{"the request's region", Options{Region: "cn-hangzhou"}, "ap-northeast-1", "https://dms-enterprise.ap-northeast-1.aliyuncs.com/"},
-		{"override", Options{Region: "ap-southeast-1", EndpointType: "vpc", Endpoint: "dms.internal.example:8443"}, "", "https://dms.internal.example:8443/"},
-		{"central override", Options{Region: "ap-southeast-1", Endpoint: "dms-enterprise.aliyuncs.com"}, "", "https://dms-enterprise.aliyuncs.com/"},
-	}
-	for _, tt := range tests {
+	for _, tt := range endpointCases {
 		t.Run(tt.name, func(t *testing.T) {
 			var mu sync.Mutex
 			var seen []string

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,9 @@ type Env struct {
 	// OSSCertSPKI is the base64 SHA-256 of the bucket certificate's public
 	// key; "" with PlainHTTP.
 	OSSCertSPKI string
+	// DMSConnections is the number of connections the gateway has
+	// accepted.
+	DMSConnections func() int
 	// Close stops both servers, ends in-flight handlers (a Latency fault
 	// included) and returns once every goroutine Start began has ended.
 	Close func()
@@ -67,12 +71,19 @@ func Start(opts Options, oss OSSOptions) (*Env, error) {
 	// Handlers' contexts derive from base, so Close can end a Latency wait
 	// that graceful shutdown alone would sit out.
 	base, cancel := context.WithCancel(context.Background())
+	var dmsConns atomic.Int64
 	servers := []*http.Server{
-		{Handler: gw, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }},
+		{Handler: gw, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base },
+			ConnState: func(_ net.Conn, st http.ConnState) {
+				if st == http.StateNew {
+					dmsConns.Add(1)
+				}
+			}},
 		{Handler: bucket, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return base }},
 	}
 	var ossServed net.Listener = ossLn
-	env := &Env{Gateway: gw, OSS: bucket, DMSHost: dmsLn.Addr().String(), OSSURL: ossURL, OSSAddr: ossLn.Addr().String()}
+	env := &Env{Gateway: gw, OSS: bucket, DMSHost: dmsLn.Addr().String(), OSSURL: ossURL, OSSAddr: ossLn.Addr().String(),
+		DMSConnections: func() int { return int(dmsConns.Load()) }}
 	if certs != nil {
 		ossServed = tls.NewListener(ossLn, certs.config)
 		env.OSSRoots, env.OSSCertSPKI = certs.roots, certs.spki

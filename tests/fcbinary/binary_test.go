@@ -459,3 +459,30 @@ func TestSIGTERMEndsTheProcess(t *testing.T) {
 		t.Fatal("the function was still running 20 s after SIGTERM")
 	}
 }
+
+// TestFirstClickFindsDMSConnected: while the handler is built, the function
+// opens its connection to DMS, so the first click's call does not wait for a
+// connection (on the internet, TCP and TLS round trips).
+func TestFirstClickFindsDMSConnected(t *testing.T) {
+	t.Parallel()
+	s := startStack(t, stackOptions{initialize: true})
+	deadline := time.Now().Add(10 * time.Second)
+	for s.env.DMSConnections() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no connection to DMS 10 s after the initializer")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := s.env.Gateway.Calls(); n != 0 {
+		t.Fatalf("%d DMS calls before any click, want 0", n)
+	}
+	if got := s.get(t, s.link(t, s.signer, orderReady, week()), nil).StatusCode; got != http.StatusFound {
+		t.Fatalf("first click: status %d, want 302", got)
+	}
+	if n := s.env.DMSConnections(); n != 1 {
+		t.Errorf("DMS accepted %d connections, want 1: the first click's call dialled its own", n)
+	}
+	if n := s.env.Gateway.Calls(); n != 1 {
+		t.Errorf("%d DMS calls, want 1", n)
+	}
+}

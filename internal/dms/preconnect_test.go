@@ -1,0 +1,170 @@
+package dms
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
+)
+
+// TestPreconnectHost: Preconnect dials the endpoint the SDK would send the
+// client's region's calls to (endpointCases, where TestEndpointIsRegional
+// records the SDK's choice). The transport records the target and stops
+// before dialling.
+func TestPreconnectHost(t *testing.T) {
+	for _, tt := range endpointCases {
+		if tt.reqRegion != "" {
+			continue // Preconnect knows only the client's region
+		}
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var seen []string
+			opts := tt.opts
+			opts.Transport = &http.Transport{Proxy: func(r *http.Request) (*url.URL, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				seen = append(seen, r.URL.Scheme+"://"+r.URL.Hostname())
+				return nil, errStopped
+			}}
+			c := newClient(t, opts)
+			if err := c.Preconnect(context.Background()); !errors.Is(err, errStopped) {
+				t.Errorf("Preconnect = %v, want the transport's error", err)
+			}
+			want, err := url.Parse(tt.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) != 1 || seen[0] != want.Scheme+"://"+want.Hostname() {
+				t.Errorf("Preconnect went to %q, want %s://%s", seen, want.Scheme, want.Hostname())
+			}
+		})
+	}
+}
+
+// dialCounter is a transport whose dials are counted, and whose
+// connections the test can cut.
+type dialCounter struct {
+	dials atomic.Int32
+	fail  atomic.Bool // the next dial fails
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func (d *dialCounter) transport() *http.Transport {
+	return &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d.dials.Add(1)
+		if d.fail.Swap(false) {
+			return nil, errors.New("dial refused by the test")
+		}
+		conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			d.mu.Lock()
+			d.conns = append(d.conns, conn)
+			d.mu.Unlock()
+		}
+		return conn, err
+	}}
+}
+
+// cutAll closes every connection dialled so far, as a server closing idle
+// connections would.
+func (d *dialCounter) cutAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, c := range d.conns {
+		c.Close()
+	}
+}
+
+func emulatorClient(t *testing.T, d *dialCounter) (*Client, *dmsfake.Env) {
+	t.Helper()
+	env, err := dmsfake.Start(dmsfake.Options{
+		AccessKeyID: testCreds.AccessKeyID, AccessKeySecret: testCreds.AccessKeySecret, SecurityToken: testCreds.SecurityToken,
+	}, dmsfake.OSSOptions{})
+	if err != nil {
+		t.Fatalf("dmsfake.Start: %v", err)
+	}
+	c := newClient(t, Options{Region: "cn-hangzhou", Endpoint: env.DMSHost, Scheme: "http", Timeout: 5 * time.Second, Transport: d.transport()})
+	t.Cleanup(func() {
+		c.CloseIdleConnections()
+		env.Close()
+	})
+	env.Gateway.PutTicket(dmsfake.Ticket{Tid: 3, OrderID: 1, State: dmsfake.StateReady, File: []byte("a,b\n")})
+	return c, env
+}
+
+func download(t *testing.T, c *Client) {
+	t.Helper()
+	res, err := c.DownloadURL(fcContext(context.Background(), testCreds), Request{Tid: 3, OrderID: 1})
+	if err != nil || !res.Ready {
+		t.Fatalf("DownloadURL = %+v, %v; want the file's URL", res, err)
+	}
+}
+
+// TestPreconnectServesTheCalls: after Preconnect, calls go over the
+// connection it opened, with no dial of their own, as long as it lives.
+func TestPreconnectServesTheCalls(t *testing.T) {
+	var d dialCounter
+	c, env := emulatorClient(t, &d)
+	if err := c.Preconnect(context.Background()); err != nil {
+		t.Fatalf("Preconnect: %v", err)
+	}
+	if n := d.dials.Load(); n != 1 {
+		t.Fatalf("%d dials after Preconnect, want 1", n)
+	}
+	download(t, c)
+	download(t, c)
+	if n := d.dials.Load(); n != 1 {
+		t.Errorf("%d dials after two calls, want still 1: the calls did not use the open connection", n)
+	}
+	if n := env.Gateway.Calls(); n != 2 {
+		t.Errorf("the emulator saw %d calls, want 2 (Preconnect sends nothing)", n)
+	}
+}
+
+// TestPreconnectDeadConnection: a connection the server has closed is not
+// used; the call dials and succeeds.
+func TestPreconnectDeadConnection(t *testing.T) {
+	var d dialCounter
+	c, _ := emulatorClient(t, &d)
+	if err := c.Preconnect(context.Background()); err != nil {
+		t.Fatalf("Preconnect: %v", err)
+	}
+	d.cutAll()
+	deadline := time.Now().Add(5 * time.Second)
+	for c.warm.err() == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the cut connection never reported its end")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	download(t, c)
+	if n := d.dials.Load(); n != 2 {
+		t.Errorf("%d dials, want 2 (Preconnect's, then the call's own)", n)
+	}
+}
+
+// TestPreconnectFails: when Preconnect cannot connect, it says so, and
+// calls dial as they always did.
+func TestPreconnectFails(t *testing.T) {
+	var d dialCounter
+	c, _ := emulatorClient(t, &d)
+	d.fail.Store(true)
+	err := c.Preconnect(context.Background())
+	if e := asError(t, err); e.Kind != KindTransport {
+		t.Errorf("Preconnect error kind %v, want %v", e.Kind, KindTransport)
+	}
+	download(t, c)
+	if n := d.dials.Load(); n != 2 {
+		t.Errorf("%d dials, want 2 (Preconnect's failed one, then the call's)", n)
+	}
+}
