@@ -40,6 +40,11 @@ func TestBadInput(t *testing.T) {
 		{name: "zero id", target: "/exports/0/download" + query, status: 400, code: "bad_request", field: "orderId"},
 		{name: "negative id", target: "/exports/-5/download" + query, status: 400, code: "bad_request", field: "orderId"},
 		{name: "overflowing id", target: "/exports/9223372036854775808/download" + query, status: 400, code: "bad_request", field: "orderId"},
+		// kin-openapi before v0.152.0 read integer parameters in other
+		// bases too (0x10 as 16); the contract means decimal.
+		{name: "hexadecimal id", target: "/exports/0x5354f2/download" + query, status: 400, code: "bad_request", field: "orderId"},
+		{name: "hexadecimal tid", target: good + "&tid=0x2a", status: 400, code: "bad_request", field: "tid"},
+		{name: "binary exp", target: "/exports/5461234/download?exp=0b1&kid=k1&sig=" + origSig, status: 400, code: "bad_request", field: "exp"},
 		{name: "encoded id", target: "/exports/%35461234/download" + query, status: 302},
 		{name: "missing signature", target: "/exports/5461234/download?exp=9999999999&kid=k1", status: 400, code: "bad_request", field: "sig"},
 		{name: "missing exp", target: "/exports/5461234/download?kid=k1&sig=" + origSig, status: 400, code: "bad_request", field: "exp"},
