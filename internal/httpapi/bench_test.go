@@ -98,6 +98,9 @@ func BenchmarkDownload(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
+			if route, err = h.api.contract.route(route.Operation.OperationID); err != nil {
+				b.Fatal(err)
+			}
 			in := &openapi3filter.RequestValidationInput{Request: &r, PathParams: params, QueryParams: r.URL.Query(), Route: route,
 				Options: &openapi3filter.Options{MultiError: true, SkipSettingDefaults: true,
 					AuthenticationFunc: func(context.Context, *openapi3filter.AuthenticationInput) error { return nil }}}

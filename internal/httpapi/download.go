@@ -97,7 +97,7 @@ func budgetClass(c *call) exports.Class {
 		op = c.route.Operation.OperationID
 	}
 	switch op {
-	case "downloadExport":
+	case operationDownload:
 		return exports.ClassClick
 	case "receiveDmsWebhook":
 		return exports.ClassWebhook

@@ -22,10 +22,8 @@ import (
 	"time"
 
 	"github.com/aliyun/fc-runtime-go-sdk/fccontext"
-	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	dmsexportlink "github.com/dms-export-link/dms-export-link"
 	"github.com/dms-export-link/dms-export-link/internal/dms"
@@ -88,32 +86,32 @@ type Deps struct {
 
 // API is the function's HTTP handler.
 type API struct {
-	deps   Deps
-	log    *slog.Logger
-	now    func() time.Time
-	router routers.Router
-	ops    map[string]func(*call) (*problem, error)
+	deps     Deps
+	log      *slog.Logger
+	now      func() time.Time
+	router   routers.Router // the contract's, over its routes
+	contract *contract
+	ops      map[string]func(*call) (*problem, error)
 
 	tokenSums [][sha256.Size]byte // SHA-256 of each of APITokens
 }
 
-// New builds the handler: the spec is loaded and the router built once here,
-// never per request. It loads the request side of the contract only
-// (dmsexportlink.RequestSpec), and does not validate it: it is embedded, so
-// tests check the very bytes every build carries, and the check would cost
-// every cold start about as much as building the router.
+// New builds the handler: the router is built once here, never per request,
+// over the routes of the request side of the contract
+// (dmsexportlink.RequestSpec); each operation's schemas are read on its first
+// request, but the download's here, the operation links lead to and most
+// often a new instance's first request. Nothing is validated here: the view
+// is embedded, so tests check the very bytes every build carries, and the
+// check would cost every cold start about as much as building the router.
 func New(d Deps) (*API, error) {
-	doc, err := openapi3.NewLoader().LoadFromData(dmsexportlink.RequestSpec)
+	ct, err := loadContract(dmsexportlink.RequestSpec)
 	if err != nil {
-		return nil, fmt.Errorf("httpapi: load openapi.requests.yaml: %w", err)
+		return nil, fmt.Errorf("httpapi: openapi.requests.yaml: %w", err)
 	}
-	// Relative servers only: the function answers on any host (fcapp.run, custom domains, loopback).
-	doc.Servers = nil
-	router, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		return nil, fmt.Errorf("httpapi: router: %w", err)
+	if _, err := ct.route(operationDownload); err != nil {
+		return nil, err
 	}
-	a := &API{deps: d, log: d.Logger, now: d.Now, router: router}
+	a := &API{deps: d, log: d.Logger, now: d.Now, router: ct.router, contract: ct}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -136,11 +134,9 @@ func New(d Deps) (*API, error) {
 		a.tokenSums = append(a.tokenSums, sha256.Sum256(t))
 	}
 	a.ops = a.routes()
-	for path, item := range doc.Paths.Map() {
-		for method, op := range item.Operations() {
-			if _, ok := a.ops[op.OperationID]; !ok {
-				return nil, fmt.Errorf("httpapi: %s %s: operation %q has no handler", method, path, op.OperationID)
-			}
+	for id, at := range ct.paths {
+		if _, ok := a.ops[id]; !ok {
+			return nil, fmt.Errorf("httpapi: %s %s: operation %q has no handler", at.method, at.path, id)
 		}
 	}
 	return a, nil
@@ -213,6 +209,10 @@ func (a *API) serve(c *call) (p *problem) {
 		return p
 	case err != nil:
 		return newProblem("not_found", "")
+	}
+	if route, err = a.contract.route(route.Operation.OperationID); err != nil {
+		a.log.Error("contract", "requestId", c.id, "err", err.Error())
+		return newProblem("internal", "")
 	}
 	for k, v := range params {
 		if u, err := url.PathUnescape(v); err == nil {

@@ -156,6 +156,30 @@ func TestRoutesMatchSpec(t *testing.T) {
 	}
 }
 
+// New reads the routes and the download's document only; another
+// operation's document is read on its first request, once.
+func TestOperationsAreReadOnFirstUse(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	if n := h.api.contract.reads.Load(); n != 1 {
+		t.Fatalf("New read %d operation documents, want 1 (the download's)", n)
+	}
+	if res := h.get(h.link(orderReady, h.week()), nil); res.StatusCode != http.StatusFound {
+		t.Fatalf("download: %d", res.StatusCode)
+	}
+	if n := h.api.contract.reads.Load(); n != 1 {
+		t.Errorf("%d operation documents read after a click, want still 1", n)
+	}
+	for range 2 {
+		if res := h.get("/healthz", nil); res.StatusCode != http.StatusOK {
+			t.Fatalf("healthz: %d", res.StatusCode)
+		}
+	}
+	if n := h.api.contract.reads.Load(); n != 2 {
+		t.Errorf("%d operation documents read after two health checks, want 2", n)
+	}
+}
+
 // A panic below the handler is a 500 problem, not a crash or a stack trace.
 func TestPanicIsAProblem(t *testing.T) {
 	t.Parallel()

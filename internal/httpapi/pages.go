@@ -64,7 +64,7 @@ type pageData struct {
 
 // pageOperation is the one operation whose problems a browser gets as
 // pages; openapi.yaml declares text/html on its answers and no other's.
-const pageOperation = "downloadExport"
+const pageOperation = operationDownload
 
 // writeProblem sends p to the client: a page when a person's browser asks
 // for pageOperation, application/problem+json otherwise.

@@ -1,17 +1,27 @@
 // Package specview derives, from openapi.yaml, the part of the contract the
-// handler needs at run time: the paths, their operations' ids, parameters,
-// request bodies and security, and the components those reach. Prose,
-// examples and responses are dropped. Reading the whole contract was the
-// largest cost of a cold start (docs/performance.md); the view reads in a
-// quarter of the time and validates requests exactly as the whole does.
+// handler needs at run time, in pieces it can read one at a time:
 //
-// The view is generated into openapi.requests.yaml by `go generate` at the
-// root of the module; a test fails when it no longer matches openapi.yaml.
+//   - the routes: every path and method with its operationId, which is all
+//     routing needs;
+//   - per operation, a document with that operation's parameters, request
+//     body and security, and the components those reach.
+//
+// Prose, examples and responses are dropped. Reading the whole contract was
+// the largest cost of a cold start (docs/performance.md); an instance now
+// reads the routes and then only the operations it serves, and validates
+// their requests exactly as the whole contract does.
+//
+// The view is generated into openapi.requests.yaml (a YAML stream, one
+// document after another) by `go generate` at the root of the module; a test
+// fails when it no longer matches openapi.yaml.
 package specview
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"sort"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -20,18 +30,106 @@ import (
 
 // Header opens the generated file.
 const Header = "# Generated from openapi.yaml by `go generate` (internal/specview); do not edit.\n" +
-	"# The request side of the contract only: what the handler routes and validates.\n"
+	"# The request side of the contract only: the routes, then one document per operation.\n"
 
-// placeholder is the one response each operation keeps, so that the view is
-// still a valid OpenAPI document.
+// placeholder is the one response each operation keeps, so that every
+// operation's document is still a valid OpenAPI document.
 const placeholder = "See openapi.yaml."
 
-// Requests returns the view of spec, as YAML, Header first.
+// separator starts every document after the first; opPrefix opens an
+// operation's document, followed by its operationId.
+const (
+	separator = "\n---\n"
+	opPrefix  = "# operation "
+)
+
+// Requests returns the view of spec: the routes, then each operation's
+// document, in path and method order.
 func Requests(spec []byte) ([]byte, error) {
 	doc, err := openapi3.NewLoader().LoadFromData(spec)
 	if err != nil {
 		return nil, fmt.Errorf("specview: load: %w", err)
 	}
+	strip(doc)
+	routes := &openapi3.T{OpenAPI: doc.OpenAPI, Info: doc.Info, Paths: openapi3.NewPaths()}
+	out := []byte(Header)
+	var ops [][]byte
+	for _, path := range doc.Paths.InMatchingOrder() {
+		item := doc.Paths.Value(path)
+		routeItem := &openapi3.PathItem{}
+		routes.Paths.Set(path, routeItem)
+		for _, method := range methods(item) {
+			op := item.GetOperation(method)
+			routeItem.SetOperation(method, &openapi3.Operation{OperationID: op.OperationID, Responses: placeholderResponses()})
+			one := &openapi3.T{OpenAPI: doc.OpenAPI, Info: doc.Info, Components: componentsCopy(doc.Components),
+				Paths: openapi3.NewPaths(openapi3.WithPath(path, &openapi3.PathItem{Parameters: item.Parameters}))}
+			one.Paths.Value(path).SetOperation(method, op)
+			if err := prune(one, op); err != nil {
+				return nil, err
+			}
+			body, err := encode(one)
+			if err != nil {
+				return nil, err
+			}
+			ops = append(ops, append([]byte(opPrefix+op.OperationID+"\n"), body...))
+		}
+	}
+	body, err := encode(routes)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, body...)
+	for _, op := range ops {
+		out = append(out, separator[1:]...)
+		out = append(out, op...)
+	}
+	return out, nil
+}
+
+// Split cuts a view into the routes document and each operation's document,
+// by operationId.
+func Split(view []byte) (routes []byte, ops map[string][]byte, err error) {
+	docs := bytes.Split(view, []byte(separator))
+	ops = make(map[string][]byte, len(docs)-1)
+	for _, d := range docs[1:] {
+		first, _, _ := bytes.Cut(d, []byte("\n"))
+		id, ok := bytes.CutPrefix(first, []byte(opPrefix))
+		if !ok || len(id) == 0 {
+			return nil, nil, fmt.Errorf("specview: a document does not open with %q", opPrefix+"<operationId>")
+		}
+		if _, dup := ops[string(id)]; dup {
+			return nil, nil, fmt.Errorf("specview: operation %s twice", id)
+		}
+		ops[string(id)] = d
+	}
+	return docs[0], ops, nil
+}
+
+// methods are item's methods, sorted.
+func methods(item *openapi3.PathItem) []string {
+	ms := make([]string, 0, 2)
+	for m := range item.Operations() {
+		ms = append(ms, m)
+	}
+	sort.Strings(ms)
+	return ms
+}
+
+func placeholderResponses() *openapi3.Responses {
+	return openapi3.NewResponses(openapi3.WithName("default", &openapi3.Response{Description: ptr(placeholder)}))
+}
+
+// encode writes one value per line: no folded scalars for a reader to unfold.
+func encode(doc *openapi3.T) ([]byte, error) {
+	body, err := yaml.Dump(doc, yaml.WithV4Defaults(), yaml.WithIndent(2), yaml.WithLineWidth(-1))
+	if err != nil {
+		return nil, fmt.Errorf("specview: encode: %w", err)
+	}
+	return body, nil
+}
+
+// strip drops from doc what request validation never reads.
+func strip(doc *openapi3.T) {
 	s := stripper{seen: map[*openapi3.Schema]bool{}}
 	doc.Info = &openapi3.Info{Title: doc.Info.Title, Version: doc.Info.Version}
 	doc.Servers, doc.Tags, doc.ExternalDocs = nil, nil, nil
@@ -42,7 +140,7 @@ func Requests(spec []byte) ([]byte, error) {
 		for _, op := range item.Operations() {
 			op.Summary, op.Description, op.Tags, op.ExternalDocs = "", "", nil, nil
 			op.Servers, op.Callbacks = nil, nil
-			op.Responses = openapi3.NewResponses(openapi3.WithName("default", &openapi3.Response{Description: ptr(placeholder)}))
+			op.Responses = placeholderResponses()
 			s.parameters(op.Parameters)
 			if op.RequestBody != nil && op.RequestBody.Ref == "" {
 				s.requestBody(op.RequestBody.Value)
@@ -66,15 +164,16 @@ func Requests(spec []byte) ([]byte, error) {
 	for _, ref := range c.SecuritySchemes {
 		ref.Value.Description = ""
 	}
-	if err := prune(doc); err != nil {
-		return nil, err
+}
+
+// componentsCopy copies the maps prune deletes from; the values stay shared.
+func componentsCopy(c *openapi3.Components) *openapi3.Components {
+	return &openapi3.Components{
+		Schemas:         maps.Clone(c.Schemas),
+		Parameters:      maps.Clone(c.Parameters),
+		RequestBodies:   maps.Clone(c.RequestBodies),
+		SecuritySchemes: maps.Clone(c.SecuritySchemes),
 	}
-	// One line per value: no folded scalars for a reader to unfold.
-	body, err := yaml.Dump(doc, yaml.WithV4Defaults(), yaml.WithIndent(2), yaml.WithLineWidth(-1))
-	if err != nil {
-		return nil, fmt.Errorf("specview: encode: %w", err)
-	}
-	return append([]byte(Header), body...), nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -129,9 +228,23 @@ func (s stripper) schema(ref *openapi3.SchemaRef) {
 	s.schema(v.AdditionalProperties.Schema)
 }
 
-// prune drops the components no path reaches any more (those only responses
-// used), following references between components to a fixed point.
-func prune(doc *openapi3.T) error {
+// prune drops the components doc's one operation, op, does not reach,
+// following references between components to a fixed point, and the
+// security schemes op does not name.
+func prune(doc *openapi3.T, op *openapi3.Operation) error {
+	named := map[string]bool{}
+	if op.Security != nil {
+		for _, req := range *op.Security {
+			for name := range req {
+				named[name] = true
+			}
+		}
+	}
+	for name := range doc.Components.SecuritySchemes {
+		if !named[name] {
+			delete(doc.Components.SecuritySchemes, name)
+		}
+	}
 	reached := map[string]bool{}
 	if err := collectRefs(doc.Paths, reached); err != nil {
 		return err

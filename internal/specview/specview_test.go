@@ -45,13 +45,65 @@ func load(t *testing.T, data []byte) *openapi3.T {
 	return doc
 }
 
-// TestViewIsValidOpenAPI: the view is a document kin-openapi validates, like
-// the contract itself.
-func TestViewIsValidOpenAPI(t *testing.T) {
+// view is the generated view, cut and loaded.
+type view struct {
+	routes   *openapi3.T
+	ops      map[string]*openapi3.T // by operationId
+	raw      map[string][]byte
+	rawRoute []byte
+}
+
+func loadView(t *testing.T) view {
+	t.Helper()
+	routes, ops, err := specview.Split(dmsexportlink.RequestSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := view{routes: load(t, routes), ops: map[string]*openapi3.T{}, raw: ops, rawRoute: routes}
+	for id, src := range ops {
+		v.ops[id] = load(t, src)
+	}
+	return v
+}
+
+// operations are doc's operations by operationId, with their path and
+// method.
+func operations(doc *openapi3.T) map[string]struct {
+	path, method string
+	item         *openapi3.PathItem
+	op           *openapi3.Operation
+} {
+	out := map[string]struct {
+		path, method string
+		item         *openapi3.PathItem
+		op           *openapi3.Operation
+	}{}
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			out[op.OperationID] = struct {
+				path, method string
+				item         *openapi3.PathItem
+				op           *openapi3.Operation
+			}{path, method, item, op}
+		}
+	}
+	return out
+}
+
+// TestViewDocumentsAreValidOpenAPI: every operation's document is one
+// kin-openapi validates, like the contract itself, and holds that operation
+// alone; the file opens with its header.
+func TestViewDocumentsAreValidOpenAPI(t *testing.T) {
 	t.Parallel()
-	view := load(t, dmsexportlink.RequestSpec)
-	if err := view.Validate(context.Background()); err != nil {
-		t.Fatalf("openapi.requests.yaml: %v", err)
+	v := loadView(t)
+	for id, doc := range v.ops {
+		if err := doc.Validate(context.Background()); err != nil {
+			t.Errorf("the document of %s: %v", id, err)
+		}
+		ops := operations(doc)
+		if _, ok := ops[id]; !ok || len(ops) != 1 {
+			t.Errorf("the document of %s holds %v", id, slices.Sorted(maps.Keys(ops)))
+		}
 	}
 	if !bytes.HasPrefix(dmsexportlink.RequestSpec, []byte(specview.Header)) {
 		t.Error("openapi.requests.yaml does not open with the generated-file header")
@@ -59,106 +111,124 @@ func TestViewIsValidOpenAPI(t *testing.T) {
 }
 
 // TestViewKeepsWhatRequestsAreCheckedBy compares, operation by operation,
-// what request validation reads in the view and in openapi.yaml: the same
-// paths, methods, operation ids and security, and the same parameters,
-// request bodies and components once prose and examples are taken out of
-// both by a plain walk over their JSON (not by the code under test).
+// what routing and request validation read in the view and in openapi.yaml:
+// the same paths, methods and operation ids in the routes, and in each
+// operation's document the same security, and the same parameters, request
+// bodies and components once prose and examples are taken out of both by a
+// plain walk over their JSON (not by the code under test).
 func TestViewKeepsWhatRequestsAreCheckedBy(t *testing.T) {
 	t.Parallel()
-	full, view := load(t, dmsexportlink.OpenAPI), load(t, dmsexportlink.RequestSpec)
+	full, v := load(t, dmsexportlink.OpenAPI), loadView(t)
+	fullOps, routeOps := operations(full), operations(v.routes)
+	if got, want := slices.Sorted(maps.Keys(routeOps)), slices.Sorted(maps.Keys(fullOps)); !slices.Equal(got, want) {
+		t.Fatalf("operations in the routes: %v, in openapi.yaml: %v", got, want)
+	}
+	if got, want := slices.Sorted(maps.Keys(v.ops)), slices.Sorted(maps.Keys(fullOps)); !slices.Equal(got, want) {
+		t.Fatalf("operation documents: %v, operations in openapi.yaml: %v", got, want)
+	}
+	for id, f := range fullOps {
+		if r := routeOps[id]; r.path != f.path || r.method != f.method {
+			t.Errorf("%s: routed as %s %s, openapi.yaml has %s %s", id, r.method, r.path, f.method, f.path)
+		}
+		doc := v.ops[id]
+		o := operations(doc)[id]
+		where := f.method + " " + f.path
+		if o.path != f.path || o.method != f.method {
+			t.Errorf("%s: its document has %s %s", where, o.method, o.path)
+			continue
+		}
+		if !reflect.DeepEqual(o.op.Security, f.op.Security) {
+			t.Errorf("%s: security differs", where)
+		}
+		sameJSON(t, where+" path parameters", o.item.Parameters, f.item.Parameters)
+		sameJSON(t, where+" parameters", o.op.Parameters, f.op.Parameters)
+		sameJSON(t, where+" requestBody", o.op.RequestBody, f.op.RequestBody)
 
-	if got, want := slices.Sorted(maps.Keys(view.Paths.Map())), slices.Sorted(maps.Keys(full.Paths.Map())); !slices.Equal(got, want) {
-		t.Fatalf("paths: view %v, openapi.yaml %v", got, want)
-	}
-	for path, item := range full.Paths.Map() {
-		vitem := view.Paths.Value(path)
-		ops, vops := item.Operations(), vitem.Operations()
-		if got, want := slices.Sorted(maps.Keys(vops)), slices.Sorted(maps.Keys(ops)); !slices.Equal(got, want) {
-			t.Errorf("%s: methods: view %v, openapi.yaml %v", path, got, want)
-			continue
-		}
-		sameJSON(t, path+" parameters", vitem.Parameters, item.Parameters)
-		for method, op := range ops {
-			vop := vops[method]
-			where := method + " " + path
-			if vop.OperationID != op.OperationID {
-				t.Errorf("%s: operationId %q, want %q", where, vop.OperationID, op.OperationID)
+		vc, fc := doc.Components, full.Components
+		for name, ref := range vc.SecuritySchemes {
+			if fc.SecuritySchemes[name] == nil {
+				t.Errorf("%s: security scheme %s is not in openapi.yaml", where, name)
+				continue
 			}
-			if !reflect.DeepEqual(vop.Security, op.Security) {
-				t.Errorf("%s: security differs", where)
+			sameJSON(t, where+" security scheme "+name, ref.Value, fc.SecuritySchemes[name].Value)
+		}
+		for name, ref := range vc.Schemas {
+			if fc.Schemas[name] == nil {
+				t.Errorf("%s: schema %s is not in openapi.yaml", where, name)
+				continue
 			}
-			sameJSON(t, where+" parameters", vop.Parameters, op.Parameters)
-			sameJSON(t, where+" requestBody", vop.RequestBody, op.RequestBody)
+			sameJSON(t, where+" schema "+name, ref.Value, fc.Schemas[name].Value)
 		}
-	}
-
-	vc, fc := view.Components, full.Components
-	sameJSON(t, "securitySchemes", vc.SecuritySchemes, fc.SecuritySchemes)
-	for name, ref := range vc.Schemas {
-		if fc.Schemas[name] == nil {
-			t.Errorf("schema %s is not in openapi.yaml", name)
-			continue
+		for name, ref := range vc.Parameters {
+			if fc.Parameters[name] == nil {
+				t.Errorf("%s: parameter %s is not in openapi.yaml", where, name)
+				continue
+			}
+			sameJSON(t, where+" parameter "+name, ref.Value, fc.Parameters[name].Value)
 		}
-		sameJSON(t, "schema "+name, ref.Value, fc.Schemas[name].Value)
-	}
-	for name, ref := range vc.Parameters {
-		if fc.Parameters[name] == nil {
-			t.Errorf("parameter %s is not in openapi.yaml", name)
-			continue
+		for name, ref := range vc.RequestBodies {
+			if fc.RequestBodies[name] == nil {
+				t.Errorf("%s: request body %s is not in openapi.yaml", where, name)
+				continue
+			}
+			sameJSON(t, where+" request body "+name, ref.Value, fc.RequestBodies[name].Value)
 		}
-		sameJSON(t, "parameter "+name, ref.Value, fc.Parameters[name].Value)
-	}
-	for name, ref := range vc.RequestBodies {
-		if fc.RequestBodies[name] == nil {
-			t.Errorf("request body %s is not in openapi.yaml", name)
-			continue
-		}
-		sameJSON(t, "request body "+name, ref.Value, fc.RequestBodies[name].Value)
-	}
-	// Every reference in the view must resolve in the view: the loader
-	// would have failed above otherwise, and no component the operations
-	// reach may be missing.
-	raw, err := json.Marshal(view.Paths)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ref := range refsIn(t, raw) {
-		kind, name, _ := strings.Cut(strings.TrimPrefix(ref, "#/components/"), "/")
-		var ok bool
-		switch kind {
-		case "schemas":
-			ok = vc.Schemas[name] != nil
-		case "parameters":
-			ok = vc.Parameters[name] != nil
-		case "requestBodies":
-			ok = vc.RequestBodies[name] != nil
-		}
-		if !ok {
-			t.Errorf("the view's paths refer to %s, which it lacks", ref)
+		if f.op.Security != nil {
+			for _, req := range *f.op.Security {
+				for name := range req {
+					if vc.SecuritySchemes[name] == nil {
+						t.Errorf("%s: its document lacks security scheme %s", where, name)
+					}
+				}
+			}
 		}
 	}
 }
 
-// TestViewDropsTheProse checks the view lost what it is for losing: no
-// description, example or response beyond the placeholder survives.
-func TestViewDropsTheProse(t *testing.T) {
+// TestViewIsSmall checks the view lost what it is for losing: no prose or
+// response beyond the placeholder, and what a new instance reads for its
+// first click (the routes and the download's document) is a small part of
+// openapi.yaml.
+func TestViewIsSmall(t *testing.T) {
 	t.Parallel()
-	full, view := load(t, dmsexportlink.OpenAPI), load(t, dmsexportlink.RequestSpec)
-	if len(view.Components.Responses) != 0 || len(view.Components.Examples) != 0 {
-		t.Error("the view kept response or example components")
-	}
-	for path, item := range view.Paths.Map() {
-		for method, op := range item.Operations() {
-			if op.Description != "" || op.Summary != "" || op.Responses.Len() != 1 {
-				t.Errorf("%s %s kept prose or responses", method, path)
+	v := loadView(t)
+	for id, doc := range v.ops {
+		if len(doc.Components.Responses) != 0 || len(doc.Components.Examples) != 0 {
+			t.Errorf("the document of %s kept response or example components", id)
+		}
+		for _, o := range operations(doc) {
+			if o.op.Description != "" || o.op.Summary != "" || o.op.Responses.Len() != 1 {
+				t.Errorf("%s kept prose or responses", id)
 			}
 		}
 	}
-	if len(dmsexportlink.RequestSpec)*3 > len(dmsexportlink.OpenAPI) {
-		t.Errorf("the view is %d bytes of openapi.yaml's %d: more than a third", len(dmsexportlink.RequestSpec), len(dmsexportlink.OpenAPI))
+	for _, o := range operations(v.routes) {
+		if len(o.op.Parameters) != 0 || o.op.RequestBody != nil {
+			t.Errorf("the routes carry %s's parameters or body", o.op.OperationID)
+		}
 	}
-	if full.Info.Title != view.Info.Title || full.Info.Version != view.Info.Version {
-		t.Error("the view's title or version differs from openapi.yaml's")
+	download := len(v.rawRoute) + len(v.raw["downloadExport"])
+	if download*10 > len(dmsexportlink.OpenAPI) {
+		t.Errorf("the routes and the download's document are %d bytes of openapi.yaml's %d: more than a tenth", download, len(dmsexportlink.OpenAPI))
+	}
+}
+
+// TestSplitRefusesWhatItDidNotWrite: a document without its operation
+// line, or an operation twice, is an error, not a silent gap.
+func TestSplitRefusesWhatItDidNotWrite(t *testing.T) {
+	t.Parallel()
+	for _, view := range []string{
+		"openapi: 3.0.3\n---\nopenapi: 3.0.3\n",
+		"openapi: 3.0.3\n---\n# operation a\nx: 1\n---\n# operation a\nx: 2\n",
+		"openapi: 3.0.3\n---\n# operation \nx: 1\n",
+	} {
+		if _, _, err := specview.Split([]byte(view)); err == nil {
+			t.Errorf("Split accepted %q", view)
+		}
+	}
+	routes, ops, err := specview.Split([]byte("r: 1\n---\n# operation a\nx: 1\n---\n# operation b\ny: 2\n"))
+	if err != nil || string(routes) != "r: 1" || len(ops) != 2 || !strings.HasSuffix(string(ops["b"]), "y: 2\n") {
+		t.Errorf("Split = %q, %q, %v", routes, ops, err)
 	}
 }
 
@@ -206,17 +276,4 @@ func plain(t *testing.T, v any) any {
 		return n
 	}
 	return strip(tree, false)
-}
-
-func refsIn(t *testing.T, raw []byte) []string {
-	t.Helper()
-	var refs []string
-	for _, part := range strings.Split(string(raw), `"$ref":"`)[1:] {
-		ref, _, _ := strings.Cut(part, `"`)
-		refs = append(refs, ref)
-	}
-	if len(refs) == 0 {
-		t.Fatal("no $ref in the view's paths: the walk found nothing to check")
-	}
-	return refs
 }
