@@ -9,10 +9,11 @@ import _ "embed"
 //go:embed openapi.yaml
 var OpenAPI []byte
 
-// RequestSpec is openapi.requests.yaml: OpenAPI without its prose, examples
-// and responses, which is all the handler routes and validates requests by,
-// and a quarter of the cold start to read (internal/specview). Treat it as
-// read-only.
+// RequestSpec is openapi.requests.yaml: openapi.yaml without its prose,
+// examples and responses, cut into the routes and one document per
+// operation (internal/specview), which is all the handler routes and
+// validates requests by. An instance reads the routes and the operations it
+// serves, not the whole contract. Treat it as read-only.
 //
 //go:generate go run ./internal/specview/gen
 //go:embed openapi.requests.yaml
