@@ -21,11 +21,22 @@ import (
 	"github.com/dms-export-link/dms-export-link/tests/fcfake"
 )
 
+// maxBinary bounds the artefact: what FC downloads and maps on every cold
+// start (docs/performance.md, "Binary size").
+const maxBinary = 16_000_000
+
 // TestBinaryIsWhatFCRuns checks the artefact: a static linux/amd64
 // executable without symbols, as FC's go1 runtime needs and make build
-// promises.
+// promises, under 16 MB.
 func TestBinaryIsWhatFCRuns(t *testing.T) {
 	t.Parallel()
+	st, err := os.Stat(binary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() >= maxBinary {
+		t.Errorf("the binary is %d bytes, want under %d (a new dependency? see docs/performance.md)", st.Size(), maxBinary)
+	}
 	f, err := elf.Open(binary)
 	if err != nil {
 		t.Fatalf("not an ELF executable: %v", err)
