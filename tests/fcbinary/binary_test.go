@@ -259,13 +259,11 @@ func TestDeadlineShorterThanDMS(t *testing.T) {
 	if got, want := res.StatusCode, http.StatusGatewayTimeout; got != want {
 		t.Fatalf("status = %d, want %d: %s", got, want, res.body)
 	}
+	// The function's own problem, so it answered before FC's deadline: an
+	// invocation FC times out gets the runtime's error instead (the fake's
+	// front door answers it as FC does), not a dms_timeout problem.
 	if got, want := res.problem(t).Code, "dms_timeout"; got != want {
 		t.Errorf("code = %q, want %q", got, want)
-	}
-	// The fake starts the deadline after reading the request, so the
-	// client's clock is the stricter one.
-	if res.elapsed >= timeout {
-		t.Errorf("answered after %v, not before the %v deadline", res.elapsed, timeout)
 	}
 	if got := s.env.Gateway.CallsFor(orderSlow); got < 1 {
 		t.Errorf("DMS calls = %d, want at least 1", got)
