@@ -94,7 +94,7 @@ func BenchmarkDownload(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			r := *req
-			route, params, err := h.api.router.FindRoute(&r)
+			route, params, err := h.api.contract.router.FindRoute(&r)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -113,7 +113,7 @@ func BenchmarkDownload(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			r := *req
-			if _, _, err := h.api.router.FindRoute(&r); err != nil {
+			if _, _, err := h.api.contract.router.FindRoute(&r); err != nil {
 				b.Fatal(err)
 			}
 		}

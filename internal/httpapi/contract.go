@@ -33,6 +33,8 @@ func loadContract(view []byte) (*contract, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load the routes: %w", err)
 	}
+	// The routes name no servers: the function answers on any host
+	// (fcapp.run, custom domains, loopback).
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)

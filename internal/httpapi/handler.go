@@ -89,8 +89,7 @@ type API struct {
 	deps     Deps
 	log      *slog.Logger
 	now      func() time.Time
-	router   routers.Router // the contract's, over its routes
-	contract *contract
+	contract *contract // routes and validates requests
 	ops      map[string]func(*call) (*problem, error)
 
 	tokenSums [][sha256.Size]byte // SHA-256 of each of APITokens
@@ -111,7 +110,7 @@ func New(d Deps) (*API, error) {
 	if _, err := ct.route(operationDownload); err != nil {
 		return nil, err
 	}
-	a := &API{deps: d, log: d.Logger, now: d.Now, router: ct.router, contract: ct}
+	a := &API{deps: d, log: d.Logger, now: d.Now, contract: ct}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -201,7 +200,7 @@ func (a *API) serve(c *call) (p *problem) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(c.w, r.Body, maxBody)
 	}
-	route, params, err := a.router.FindRoute(r)
+	route, params, err := a.contract.router.FindRoute(r)
 	switch {
 	case errors.Is(err, routers.ErrMethodNotAllowed):
 		p := newProblem("method_not_allowed", "")
@@ -412,7 +411,7 @@ func (a *API) allowed(r *http.Request) string {
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, _, err := a.router.FindRoute(probe); err == nil {
+		if _, _, err := a.contract.router.FindRoute(probe); err == nil {
 			ms = append(ms, m)
 		}
 	}

@@ -202,9 +202,12 @@ func TestViewIsSmall(t *testing.T) {
 			}
 		}
 	}
+	if len(v.routes.Servers) != 0 {
+		t.Error("the routes name servers: the function answers on any host")
+	}
 	for _, o := range operations(v.routes) {
-		if len(o.op.Parameters) != 0 || o.op.RequestBody != nil {
-			t.Errorf("the routes carry %s's parameters or body", o.op.OperationID)
+		if len(o.op.Parameters) != 0 || o.op.RequestBody != nil || o.op.Servers != nil || len(o.item.Servers) != 0 {
+			t.Errorf("the routes carry %s's parameters, body or servers", o.op.OperationID)
 		}
 	}
 	download := len(v.rawRoute) + len(v.raw["downloadExport"])
