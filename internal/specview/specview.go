@@ -21,7 +21,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -58,7 +58,7 @@ func Requests(spec []byte) ([]byte, error) {
 		item := doc.Paths.Value(path)
 		routeItem := &openapi3.PathItem{}
 		routes.Paths.Set(path, routeItem)
-		for _, method := range methods(item) {
+		for _, method := range slices.Sorted(maps.Keys(item.Operations())) {
 			op := item.GetOperation(method)
 			routeItem.SetOperation(method, &openapi3.Operation{OperationID: op.OperationID, Responses: placeholderResponses()})
 			one := &openapi3.T{OpenAPI: doc.OpenAPI, Info: doc.Info, Components: componentsCopy(doc.Components),
@@ -80,7 +80,7 @@ func Requests(spec []byte) ([]byte, error) {
 	}
 	out = append(out, body...)
 	for _, op := range ops {
-		out = append(out, separator[1:]...)
+		out = append(out, separator[1:]...) // every document ends with its own newline
 		out = append(out, op...)
 	}
 	return out, nil
@@ -103,16 +103,6 @@ func Split(view []byte) (routes []byte, ops map[string][]byte, err error) {
 		ops[string(id)] = d
 	}
 	return docs[0], ops, nil
-}
-
-// methods are item's methods, sorted.
-func methods(item *openapi3.PathItem) []string {
-	ms := make([]string, 0, 2)
-	for m := range item.Operations() {
-		ms = append(ms, m)
-	}
-	sort.Strings(ms)
-	return ms
 }
 
 func placeholderResponses() *openapi3.Responses {
