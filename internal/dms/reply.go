@@ -86,12 +86,21 @@ func members(raw json.RawMessage) (map[string]json.RawMessage, error) {
 	return m, nil
 }
 
-func lenientString(raw json.RawMessage, dst *string) error {
+// scalar decodes one JSON value, numbers kept as written.
+func scalar(raw json.RawMessage) (any, error) {
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&v); err != nil {
-		return errReply
+		return nil, errReply
+	}
+	return v, nil
+}
+
+func lenientString(raw json.RawMessage, dst *string) error {
+	v, err := scalar(raw)
+	if err != nil {
+		return err
 	}
 	switch v := v.(type) {
 	case string:
@@ -109,11 +118,9 @@ func lenientString(raw json.RawMessage, dst *string) error {
 }
 
 func lenientBool(raw json.RawMessage, dst *bool) error {
-	var v any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(&v); err != nil {
-		return errReply
+	v, err := scalar(raw)
+	if err != nil {
+		return err
 	}
 	switch v := v.(type) {
 	case bool:

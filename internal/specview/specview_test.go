@@ -145,34 +145,10 @@ func TestViewKeepsWhatRequestsAreCheckedBy(t *testing.T) {
 		sameJSON(t, where+" requestBody", o.op.RequestBody, f.op.RequestBody)
 
 		vc, fc := doc.Components, full.Components
-		for name, ref := range vc.SecuritySchemes {
-			if fc.SecuritySchemes[name] == nil {
-				t.Errorf("%s: security scheme %s is not in openapi.yaml", where, name)
-				continue
-			}
-			sameJSON(t, where+" security scheme "+name, ref.Value, fc.SecuritySchemes[name].Value)
-		}
-		for name, ref := range vc.Schemas {
-			if fc.Schemas[name] == nil {
-				t.Errorf("%s: schema %s is not in openapi.yaml", where, name)
-				continue
-			}
-			sameJSON(t, where+" schema "+name, ref.Value, fc.Schemas[name].Value)
-		}
-		for name, ref := range vc.Parameters {
-			if fc.Parameters[name] == nil {
-				t.Errorf("%s: parameter %s is not in openapi.yaml", where, name)
-				continue
-			}
-			sameJSON(t, where+" parameter "+name, ref.Value, fc.Parameters[name].Value)
-		}
-		for name, ref := range vc.RequestBodies {
-			if fc.RequestBodies[name] == nil {
-				t.Errorf("%s: request body %s is not in openapi.yaml", where, name)
-				continue
-			}
-			sameJSON(t, where+" request body "+name, ref.Value, fc.RequestBodies[name].Value)
-		}
+		sameComponents(t, where+" security scheme", vc.SecuritySchemes, fc.SecuritySchemes, func(r *openapi3.SecuritySchemeRef) any { return r.Value })
+		sameComponents(t, where+" schema", vc.Schemas, fc.Schemas, func(r *openapi3.SchemaRef) any { return r.Value })
+		sameComponents(t, where+" parameter", vc.Parameters, fc.Parameters, func(r *openapi3.ParameterRef) any { return r.Value })
+		sameComponents(t, where+" request body", vc.RequestBodies, fc.RequestBodies, func(r *openapi3.RequestBodyRef) any { return r.Value })
 		if f.op.Security != nil {
 			for _, req := range *f.op.Security {
 				for name := range req {
@@ -232,6 +208,20 @@ func TestSplitRefusesWhatItDidNotWrite(t *testing.T) {
 	routes, ops, err := specview.Split([]byte("r: 1\n---\n# operation a\nx: 1\n---\n# operation b\ny: 2\n"))
 	if err != nil || string(routes) != "r: 1" || len(ops) != 2 || !strings.HasSuffix(string(ops["b"]), "y: 2\n") {
 		t.Errorf("Split = %q, %q, %v", routes, ops, err)
+	}
+}
+
+// sameComponents compares every component in view with the one of the same
+// name in full.
+func sameComponents[R any, M ~map[string]R](t *testing.T, what string, view, full M, value func(R) any) {
+	t.Helper()
+	for name, ref := range view {
+		f, ok := full[name]
+		if !ok {
+			t.Errorf("%s %s is not in openapi.yaml", what, name)
+			continue
+		}
+		sameJSON(t, what+" "+name, value(ref), value(f))
 	}
 }
 
