@@ -18,10 +18,16 @@ import (
 // the operation's first request. An instance reads only the operations it
 // serves; for most, one.
 type contract struct {
-	router routers.Router                            // paths and methods to operationIds
-	routes map[string]func() (*routers.Route, error) // by operationId, loaded once
-	paths  map[string]struct{ path, method string }  // by operationId
-	reads  atomic.Int32                              // operation documents read so far
+	router routers.Router        // paths and methods to operationIds
+	ops    map[string]*operation // by operationId
+	reads  atomic.Int32          // operation documents read so far
+}
+
+// operation is where the routes put an operation, and its route, read from
+// its document once.
+type operation struct {
+	path, method string
+	route        func() (*routers.Route, error)
 }
 
 func loadContract(view []byte) (*contract, error) {
@@ -39,18 +45,17 @@ func loadContract(view []byte) (*contract, error) {
 	if err != nil {
 		return nil, fmt.Errorf("router: %w", err)
 	}
-	ct := &contract{router: router, routes: map[string]func() (*routers.Route, error){}, paths: map[string]struct{ path, method string }{}}
+	ct := &contract{router: router, ops: map[string]*operation{}}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			src, ok := docs[op.OperationID]
 			if !ok {
 				return nil, fmt.Errorf("%s %s: operation %q has no document", method, path, op.OperationID)
 			}
-			ct.paths[op.OperationID] = struct{ path, method string }{path, method}
-			ct.routes[op.OperationID] = sync.OnceValues(func() (*routers.Route, error) {
+			ct.ops[op.OperationID] = &operation{path: path, method: method, route: sync.OnceValues(func() (*routers.Route, error) {
 				ct.reads.Add(1)
 				return loadRoute(src, path, method)
-			})
+			})}
 		}
 	}
 	return ct, nil
@@ -72,9 +77,9 @@ func loadRoute(src []byte, path, method string) (*routers.Route, error) {
 
 // route is operationId's route, its document read on first use.
 func (ct *contract) route(operationID string) (*routers.Route, error) {
-	load, ok := ct.routes[operationID]
+	op, ok := ct.ops[operationID]
 	if !ok {
 		return nil, fmt.Errorf("httpapi: no operation %q", operationID)
 	}
-	return load()
+	return op.route()
 }

@@ -133,9 +133,9 @@ func New(d Deps) (*API, error) {
 		a.tokenSums = append(a.tokenSums, sha256.Sum256(t))
 	}
 	a.ops = a.routes()
-	for id, at := range ct.paths {
+	for id, op := range ct.ops {
 		if _, ok := a.ops[id]; !ok {
-			return nil, fmt.Errorf("httpapi: %s %s: operation %q has no handler", at.method, at.path, id)
+			return nil, fmt.Errorf("httpapi: %s %s: operation %q has no handler", op.method, op.path, id)
 		}
 	}
 	return a, nil
