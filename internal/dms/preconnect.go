@@ -97,16 +97,6 @@ func (w *warmConn) drop(cc *http.ClientConn) {
 	cc.Close()
 }
 
-// err is the connection's end, nil while it lives or when there is none.
-func (w *warmConn) err() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.cc == nil {
-		return nil
-	}
-	return w.cc.Err()
-}
-
 func (w *warmConn) close() {
 	w.set("", "", nil)
 }

@@ -141,7 +141,7 @@ func TestPreconnectDeadConnection(t *testing.T) {
 	}
 	d.cutAll()
 	deadline := time.Now().Add(5 * time.Second)
-	for c.warm.err() == nil {
+	for warmErr(&c.warm) == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the cut connection never reported its end")
 		}
@@ -167,4 +167,15 @@ func TestPreconnectFails(t *testing.T) {
 	if n := d.dials.Load(); n != 2 {
 		t.Errorf("%d dials, want 2 (Preconnect's failed one, then the call's)", n)
 	}
+}
+
+// warmErr is the warm connection's end, nil while it lives or when there is
+// none.
+func warmErr(w *warmConn) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cc == nil {
+		return nil
+	}
+	return w.cc.Err()
 }
