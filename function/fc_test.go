@@ -88,7 +88,6 @@ func TestFCFunctionBuildFails(t *testing.T) {
 // background, without waiting for FC's initializer, and the initializer
 // then waits for that one build.
 func TestFCFunctionStartBuildsAtOnce(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	started, release := make(chan struct{}), make(chan struct{})
 	var builds atomic.Int32
 	f := &fcFunction{log: slog.New(slog.DiscardHandler), build: func() (http.Handler, error) {
@@ -97,7 +96,7 @@ func TestFCFunctionStartBuildsAtOnce(t *testing.T) {
 		<-release
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusTeapot) }), nil
 	}}
-	f.start()
+	start(t, f)
 	select {
 	case <-started:
 	case <-time.After(10 * time.Second):
@@ -128,16 +127,10 @@ func TestFCFunctionStartBuildsAtOnce(t *testing.T) {
 // invocation has been answered, garbage collection is off; soon after, the
 // setting start found is back.
 func TestFCFunctionCollectsAfterTheFirstAnswer(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(73))
 	f := &fcFunction{log: slog.New(slog.DiscardHandler), build: func() (http.Handler, error) {
 		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }), nil
 	}}
-	gcPercent := func() int {
-		sample := []metrics.Sample{{Name: "/gc/gogc:percent"}}
-		metrics.Read(sample)
-		return int(sample[0].Value.Uint64())
-	}
-	f.start()
+	start(t, f)
 	f.initialize(context.Background())
 	if p := gcPercent(); p != -1 {
 		t.Fatalf("GC percent %d after the initializer, want -1 (off until the first answer)", p)
@@ -145,24 +138,17 @@ func TestFCFunctionCollectsAfterTheFirstAnswer(t *testing.T) {
 	if _, err := f.invoke(context.Background(), getEvent("/")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for gcPercent() != 73 {
-		if time.Now().After(deadline) {
-			t.Fatalf("GC percent %d 10 s after the first answer, want 73, the setting start found", gcPercent())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	waitGCPercent(t, testGCPercent)
 }
 
 // TestFCFunctionBuildPanics: a panic in the background build fails the
 // initializer and the invocations, as a build error does, and does not end
 // the process.
 func TestFCFunctionBuildPanics(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	f := &fcFunction{log: slog.New(slog.DiscardHandler), build: func() (http.Handler, error) {
 		panic("router: nil route")
 	}}
-	f.start()
+	start(t, f)
 	func() {
 		defer func() {
 			err, _ := recover().(error)
@@ -174,5 +160,41 @@ func TestFCFunctionBuildPanics(t *testing.T) {
 	}()
 	if res, err := f.invoke(context.Background(), getEvent("/healthz")); err == nil || res != nil {
 		t.Errorf("invoke = %+v, %v; want the build's failure", res, err)
+	}
+}
+
+// testGCPercent is the GC setting start finds in these tests, so that the
+// one it restores is known.
+const testGCPercent = 73
+
+// start calls f.start with GC at testGCPercent. The GC setting is the
+// process's: the test's cleanup waits until f has restored it (10 ms after
+// its first answer; every test using start answers once) and then puts back
+// the setting the test found, so no test's restore lands in the next test.
+func start(t *testing.T, f *fcFunction) {
+	t.Helper()
+	found := debug.SetGCPercent(testGCPercent)
+	f.start()
+	t.Cleanup(func() {
+		waitGCPercent(t, testGCPercent)
+		debug.SetGCPercent(found)
+	})
+}
+
+// gcPercent reads the GC setting without changing it.
+func gcPercent() int {
+	sample := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+	metrics.Read(sample)
+	return int(sample[0].Value.Uint64())
+}
+
+func waitGCPercent(t *testing.T, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for gcPercent() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("GC percent %d 10 s after the first answer, want %d, the setting start found", gcPercent(), want)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
