@@ -207,7 +207,7 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 			// Beside the rest of the build, whose work hides the
 			// handshake's round trips: a new instance's first click does
 			// not wait for them.
-			go preconnect(client, cfg.DMSTimeout, logger)
+			preconnect(client, cfg.DMSTimeout, logger)
 		}
 		if err := client.Prime(); err != nil {
 			return nil, err
@@ -217,14 +217,17 @@ func newHandler(cfg config.Config, getenv func(string) string, logger *slog.Logg
 	}, nil
 }
 
-// preconnect opens the connection to DMS the first call will use, and says
-// so if it cannot: the call then dials as usual.
+// preconnect starts opening the connection to DMS the first call will use,
+// and says so if it cannot: the call then dials as usual.
 func preconnect(c *dms.Client, timeout time.Duration, logger *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := c.Preconnect(ctx); err != nil {
-		logger.Warn("could not connect to DMS ahead of the first call", "err", err.Error())
-	}
+	done := c.Preconnect(ctx)
+	go func() {
+		defer cancel()
+		if err := <-done; err != nil {
+			logger.Warn("could not connect to DMS ahead of the first call", "err", err.Error())
+		}
+	}()
 }
 
 // fcFunction is the function under FC: the handler is built once, from

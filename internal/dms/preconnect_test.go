@@ -3,6 +3,7 @@ package dms
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -34,7 +35,7 @@ func TestPreconnectHost(t *testing.T) {
 				return nil, errStopped
 			}}
 			c := newClient(t, opts)
-			if err := c.Preconnect(context.Background()); !errors.Is(err, errStopped) {
+			if err := <-c.Preconnect(context.Background()); !errors.Is(err, errStopped) {
 				t.Errorf("Preconnect = %v, want the transport's error", err)
 			}
 			want, err := url.Parse(tt.want)
@@ -54,7 +55,8 @@ func TestPreconnectHost(t *testing.T) {
 // connections the test can cut.
 type dialCounter struct {
 	dials atomic.Int32
-	fail  atomic.Bool // the next dial fails
+	fail  atomic.Bool   // the next dial fails
+	gate  chan struct{} // if set, dials wait until it is closed
 	mu    sync.Mutex
 	conns []net.Conn
 }
@@ -62,6 +64,13 @@ type dialCounter struct {
 func (d *dialCounter) transport() *http.Transport {
 	return &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		d.dials.Add(1)
+		if d.gate != nil {
+			select {
+			case <-d.gate:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		if d.fail.Swap(false) {
 			return nil, errors.New("dial refused by the test")
 		}
@@ -115,7 +124,7 @@ func download(t *testing.T, c *Client) {
 func TestPreconnectServesTheCalls(t *testing.T) {
 	var d dialCounter
 	c, env := emulatorClient(t, &d)
-	if err := c.Preconnect(context.Background()); err != nil {
+	if err := <-c.Preconnect(context.Background()); err != nil {
 		t.Fatalf("Preconnect: %v", err)
 	}
 	if n := d.dials.Load(); n != 1 {
@@ -136,7 +145,7 @@ func TestPreconnectServesTheCalls(t *testing.T) {
 func TestPreconnectDeadConnection(t *testing.T) {
 	var d dialCounter
 	c, _ := emulatorClient(t, &d)
-	if err := c.Preconnect(context.Background()); err != nil {
+	if err := <-c.Preconnect(context.Background()); err != nil {
 		t.Fatalf("Preconnect: %v", err)
 	}
 	d.cutAll()
@@ -159,13 +168,114 @@ func TestPreconnectFails(t *testing.T) {
 	var d dialCounter
 	c, _ := emulatorClient(t, &d)
 	d.fail.Store(true)
-	err := c.Preconnect(context.Background())
+	err := <-c.Preconnect(context.Background())
 	if e := asError(t, err); e.Kind != KindTransport {
 		t.Errorf("Preconnect error kind %v, want %v", e.Kind, KindTransport)
 	}
 	download(t, c)
 	if n := d.dials.Load(); n != 2 {
 		t.Errorf("%d dials, want 2 (Preconnect's failed one, then the call's)", n)
+	}
+}
+
+// TestCallWaitsForPreconnect: a call made while Preconnect is still opening
+// the connection (a first click arriving mid-handshake) waits for it and
+// uses it, rather than dialling a second connection.
+func TestCallWaitsForPreconnect(t *testing.T) {
+	d := dialCounter{gate: make(chan struct{})}
+	c, env := emulatorClient(t, &d)
+	opened := c.Preconnect(context.Background())
+	called := make(chan error, 1)
+	go func() {
+		res, err := c.DownloadURL(fcContext(context.Background(), testCreds), Request{Tid: 3, OrderID: 1})
+		if err == nil && !res.Ready {
+			err = fmt.Errorf("DownloadURL = %+v, want the file's URL", res)
+		}
+		called <- err
+	}()
+	waitFor(t, "the call to wait for the connection", func() bool { return warmWaiters(&c.warm) })
+	close(d.gate)
+	if err := <-opened; err != nil {
+		t.Fatalf("Preconnect: %v", err)
+	}
+	if err := <-called; err != nil {
+		t.Fatalf("the call: %v", err)
+	}
+	if n := d.dials.Load(); n != 1 {
+		t.Errorf("%d dials, want 1: the call did not wait for the connection being opened", n)
+	}
+	if n := env.Gateway.Calls(); n != 1 {
+		t.Errorf("the emulator saw %d calls, want 1", n)
+	}
+}
+
+// TestCallWaitsForFailedPreconnect: when the connection a call waited for
+// cannot be opened, the call dials its own and succeeds.
+func TestCallWaitsForFailedPreconnect(t *testing.T) {
+	d := dialCounter{gate: make(chan struct{})}
+	c, _ := emulatorClient(t, &d)
+	d.fail.Store(true)
+	opened := c.Preconnect(context.Background())
+	called := make(chan error, 1)
+	go func() {
+		res, err := c.DownloadURL(fcContext(context.Background(), testCreds), Request{Tid: 3, OrderID: 1})
+		if err == nil && !res.Ready {
+			err = fmt.Errorf("DownloadURL = %+v, want the file's URL", res)
+		}
+		called <- err
+	}()
+	waitFor(t, "the call to wait for the connection", func() bool { return warmWaiters(&c.warm) })
+	close(d.gate)
+	if err := <-opened; err == nil {
+		t.Fatal("Preconnect succeeded, want the refused dial")
+	}
+	if err := <-called; err != nil {
+		t.Fatalf("the call: %v", err)
+	}
+	if n := d.dials.Load(); n != 2 {
+		t.Errorf("%d dials, want 2 (Preconnect's failed one, then the call's)", n)
+	}
+}
+
+// TestCallDeadlineWhileWaitingForPreconnect: a connection that takes
+// forever to open holds a call only until the call's own deadline.
+func TestCallDeadlineWhileWaitingForPreconnect(t *testing.T) {
+	d := dialCounter{gate: make(chan struct{})}
+	c, env := emulatorClient(t, &d)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	opened := c.Preconnect(ctx)
+	callCtx, stop := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer stop()
+	_, err := c.DownloadURL(fcContext(callCtx, testCreds), Request{Tid: 3, OrderID: 1})
+	if e := asError(t, err); e.Kind != KindTimeout {
+		t.Errorf("error kind %v, want %v", e.Kind, KindTimeout)
+	}
+	if n := env.Gateway.Calls(); n != 0 {
+		t.Errorf("the emulator saw %d calls, want 0", n)
+	}
+	cancel()
+	if err := <-opened; err == nil {
+		t.Error("Preconnect succeeded after its context was cancelled")
+	}
+}
+
+// warmWaiters reports whether a call is waiting for the connection being
+// opened.
+func warmWaiters(w *warmConn) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.waiting > 0
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
