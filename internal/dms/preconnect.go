@@ -139,8 +139,8 @@ func (w *warmConn) drop(cc *http.ClientConn) {
 	cc.Close()
 }
 
-// close closes the connection and ends any wait for one being opened, which
-// is closed when it arrives.
+// close closes the connection; one still being opened is closed when it
+// arrives, and the calls waiting for it go to the shared transport.
 func (w *warmConn) close() {
 	w.mu.Lock()
 	cc := w.cc
