@@ -185,14 +185,7 @@ func TestCallWaitsForPreconnect(t *testing.T) {
 	d := dialCounter{gate: make(chan struct{})}
 	c, env := emulatorClient(t, &d)
 	opened := c.Preconnect(context.Background())
-	called := make(chan error, 1)
-	go func() {
-		res, err := c.DownloadURL(fcContext(context.Background(), testCreds), Request{Tid: 3, OrderID: 1})
-		if err == nil && !res.Ready {
-			err = fmt.Errorf("DownloadURL = %+v, want the file's URL", res)
-		}
-		called <- err
-	}()
+	called := downloadLater(c)
 	waitFor(t, "the call to wait for the connection", func() bool { return warmWaiters(&c.warm) })
 	close(d.gate)
 	if err := <-opened; err != nil {
@@ -216,14 +209,7 @@ func TestCallWaitsForFailedPreconnect(t *testing.T) {
 	c, _ := emulatorClient(t, &d)
 	d.fail.Store(true)
 	opened := c.Preconnect(context.Background())
-	called := make(chan error, 1)
-	go func() {
-		res, err := c.DownloadURL(fcContext(context.Background(), testCreds), Request{Tid: 3, OrderID: 1})
-		if err == nil && !res.Ready {
-			err = fmt.Errorf("DownloadURL = %+v, want the file's URL", res)
-		}
-		called <- err
-	}()
+	called := downloadLater(c)
 	waitFor(t, "the call to wait for the connection", func() bool { return warmWaiters(&c.warm) })
 	close(d.gate)
 	if err := <-opened; err == nil {
@@ -258,6 +244,20 @@ func TestCallDeadlineWhileWaitingForPreconnect(t *testing.T) {
 	if err := <-opened; err == nil {
 		t.Error("Preconnect succeeded after its context was cancelled")
 	}
+}
+
+// downloadLater runs download's call in the background; the channel gets
+// its outcome.
+func downloadLater(c *Client) <-chan error {
+	called := make(chan error, 1)
+	go func() {
+		res, err := c.DownloadURL(fcContext(context.Background(), testCreds), Request{Tid: 3, OrderID: 1})
+		if err == nil && !res.Ready {
+			err = fmt.Errorf("DownloadURL = %+v, want the file's URL", res)
+		}
+		called <- err
+	}()
+	return called
 }
 
 // warmWaiters reports whether a call is waiting for the connection being
