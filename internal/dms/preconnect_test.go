@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
+	"github.com/dms-export-link/dms-export-link/internal/testwait"
 )
 
 // TestPreconnectHost: Preconnect dials the endpoint the SDK would send the
@@ -149,13 +150,7 @@ func TestPreconnectDeadConnection(t *testing.T) {
 		t.Fatalf("Preconnect: %v", err)
 	}
 	d.cutAll()
-	deadline := time.Now().Add(5 * time.Second)
-	for warmErr(&c.warm) == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the cut connection never reported its end")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, "the cut connection to report its end", func() bool { return warmErr(&c.warm) != nil })
 	download(t, c)
 	if n := d.dials.Load(); n != 2 {
 		t.Errorf("%d dials, want 2 (Preconnect's, then the call's own)", n)
@@ -186,7 +181,7 @@ func TestCallWaitsForPreconnect(t *testing.T) {
 	c, env := emulatorClient(t, &d)
 	opened := c.Preconnect(context.Background())
 	called := downloadLater(c)
-	waitFor(t, "the call to wait for the connection", func() bool { return warmWaiters(&c.warm) })
+	testwait.For(t, "the call to wait for the connection", func() bool { return warmWaiters(&c.warm) })
 	close(d.gate)
 	if err := <-opened; err != nil {
 		t.Fatalf("Preconnect: %v", err)
@@ -210,7 +205,7 @@ func TestCallWaitsForFailedPreconnect(t *testing.T) {
 	d.fail.Store(true)
 	opened := c.Preconnect(context.Background())
 	called := downloadLater(c)
-	waitFor(t, "the call to wait for the connection", func() bool { return warmWaiters(&c.warm) })
+	testwait.For(t, "the call to wait for the connection", func() bool { return warmWaiters(&c.warm) })
 	close(d.gate)
 	if err := <-opened; err == nil {
 		t.Fatal("Preconnect succeeded, want the refused dial")
@@ -266,17 +261,6 @@ func warmWaiters(w *warmConn) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.waiting > 0
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // warmErr is the warm connection's end, nil while it lives or when there is

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/dms-export-link/dms-export-link/internal/dms"
+	"github.com/dms-export-link/dms-export-link/internal/testwait"
 )
 
 var ticket = dms.Request{Tid: 7, OrderID: 4242, Region: "cn-hangzhou"}
@@ -35,7 +36,7 @@ func TestResolveCoalescesConcurrentCalls(t *testing.T) {
 	for i := range n {
 		wg.Go(func() { res[i], errs[i] = s.Resolve(context.Background(), ticket) })
 	}
-	waitFor(t, "the DMS call", func() bool { calls, _ := fc.counts(); return calls == 1 })
+	testwait.For(t, "the DMS call", func() bool { calls, _ := fc.counts(); return calls == 1 })
 	close(release)
 	wg.Wait()
 
@@ -353,7 +354,7 @@ func TestResolveAnswersBeforeDeadline(t *testing.T) {
 		t.Errorf("error kind = %v, want timeout", k)
 	}
 	// The shared call ends with the leader's budget; nothing keeps running.
-	waitFor(t, "the DMS call to end", func() bool { _, n := fc.counts(); return n == 0 })
+	testwait.For(t, "the DMS call to end", func() bool { _, n := fc.counts(); return n == 0 })
 	fc.wantCalls(t, 1)
 }
 
@@ -422,7 +423,7 @@ func TestResolveLeaderCancelDoesNotCancelOthers(t *testing.T) {
 		res, err := s.Resolve(leaderCtx, ticket)
 		leader <- answer{res, err}
 	}()
-	waitFor(t, "the DMS call", func() bool { calls, _ := fc.counts(); return calls == 1 })
+	testwait.For(t, "the DMS call", func() bool { calls, _ := fc.counts(); return calls == 1 })
 
 	other := make(chan answer, 1)
 	go func() {

@@ -83,18 +83,6 @@ func ready(url string) dms.Result {
 	return dms.Result{RequestID: "req", Ready: true, URL: url}
 }
 
-// waitFor polls cond until it holds or a deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // kindOf returns the Kind of a *dms.Error, failing the test for anything else.
 func kindOf(t *testing.T, err error) dms.Kind {
 	t.Helper()

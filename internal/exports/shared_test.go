@@ -13,6 +13,7 @@ import (
 	"github.com/dms-export-link/dms-export-link/internal/dms"
 	"github.com/dms-export-link/dms-export-link/internal/redistest"
 	"github.com/dms-export-link/dms-export-link/internal/state"
+	"github.com/dms-export-link/dms-export-link/internal/testwait"
 )
 
 // sharedRedis is one Redis server and a store factory: each call is one
@@ -78,7 +79,7 @@ func TestInstancesShareOneDMSCall(t *testing.T) {
 			})
 		}
 	}
-	waitFor(t, "the DMS call", func() bool { calls, _ := fc.counts(); return calls == 1 })
+	testwait.For(t, "the DMS call", func() bool { calls, _ := fc.counts(); return calls == 1 })
 	close(release)
 	wg.Wait()
 	close(errs)

@@ -7,11 +7,11 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/dms-export-link/dms-export-link/internal/dms"
 	"github.com/dms-export-link/dms-export-link/internal/exports"
+	"github.com/dms-export-link/dms-export-link/internal/testwait"
 )
 
 // gate holds every DMS call until it is opened, so a test decides when the
@@ -72,18 +72,6 @@ func parkedInResolve() int {
 	return count
 }
 
-// waitFor polls cond until it holds, failing the test after 10 seconds.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // requestLogs returns the handler's "request" log lines, oldest first.
 func (h *harness) requestLogs() []map[string]any {
 	h.t.Helper()
@@ -110,7 +98,7 @@ func (h *harness) logOf(res *response) map[string]any {
 		h.t.Fatalf("response %d has no X-Request-Id", res.StatusCode)
 	}
 	var line map[string]any
-	waitFor(h.t, "the request log line of "+id, func() bool {
+	testwait.For(h.t, "the request log line of "+id, func() bool {
 		for _, m := range h.requestLogs() {
 			if m["requestId"] == id {
 				line = m

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dms-export-link/dms-export-link/internal/dmsfake"
 	"github.com/dms-export-link/dms-export-link/internal/exports"
+	"github.com/dms-export-link/dms-export-link/internal/testwait"
 )
 
 // A group clicks one link at once: the real SDK reaches the emulator once,
@@ -33,7 +34,7 @@ func TestBurstOfClicksSharesOneDMSCall(t *testing.T) {
 	}
 	// The DMS call is held until every click waits for it, so each one
 	// either leads the call or shares it; none can be a cache hit.
-	waitFor(t, "every click to wait for one DMS call", func() bool { return parkedInResolve() == clicks })
+	testwait.For(t, "every click to wait for one DMS call", func() bool { return parkedInResolve() == clicks })
 	g.open()
 	wg.Wait()
 
@@ -56,7 +57,7 @@ func TestBurstOfClicksSharesOneDMSCall(t *testing.T) {
 	if got, want := h.env.Gateway.CallsFor(orderReady), 1; got != want {
 		t.Errorf("DMS calls = %d, want %d", got, want)
 	}
-	waitFor(t, "every request log line", func() bool { return len(h.requestLogs()) == clicks })
+	testwait.For(t, "every request log line", func() bool { return len(h.requestLogs()) == clicks })
 	counts := h.cacheCounts()
 	if counts["miss"] != 1 || counts["shared"] != clicks-1 {
 		t.Errorf("cache fields %v, want 1 miss and %d shared", counts, clicks-1)
@@ -236,7 +237,7 @@ func TestSlowDMSAnswers504BeforeTheDeadline(t *testing.T) {
 				t.Fatalf("got %d %s, want 504 dms_timeout", res.StatusCode, p.Code)
 			}
 			// The emulator records the call once the SDK gave it up.
-			waitFor(t, "the DMS call to be recorded", func() bool { return h.env.Gateway.Calls() == tc.calls })
+			testwait.For(t, "the DMS call to be recorded", func() bool { return h.env.Gateway.Calls() == tc.calls })
 			for _, c := range h.env.Gateway.LastCalls() {
 				if c.Code != "ClientGone" {
 					t.Errorf("the DMS call ended %q, want ClientGone (abandoned by the SDK)", c.Code)
@@ -289,7 +290,7 @@ func TestClientGoneDoesNotCancelTheSharedCall(t *testing.T) {
 			defer cancelWaiter()
 
 			leader := click(leaderCtx)
-			waitFor(t, "the leader's DMS call", func() bool {
+			testwait.For(t, "the leader's DMS call", func() bool {
 				select {
 				case <-g.entered:
 					return true
@@ -298,7 +299,7 @@ func TestClientGoneDoesNotCancelTheSharedCall(t *testing.T) {
 				}
 			})
 			waiter := click(waiterCtx)
-			waitFor(t, "the waiter to join the call", func() bool { return parkedInResolve() == 2 })
+			testwait.For(t, "the waiter to join the call", func() bool { return parkedInResolve() == 2 })
 
 			leaver, stayer, leave := waiter, leader, cancelWaiter
 			if tc.leaderLeaves {
@@ -310,7 +311,7 @@ func TestClientGoneDoesNotCancelTheSharedCall(t *testing.T) {
 			}
 			// The server notices the closed connection and logs the leaver
 			// as gone (not as DMS timing out) before the call ends.
-			waitFor(t, "the leaver's request log line", func() bool { return len(h.requestLogs()) > 0 })
+			testwait.For(t, "the leaver's request log line", func() bool { return len(h.requestLogs()) > 0 })
 			gone := h.requestLogs()[0]
 			if gone["status"] != float64(statusClientGone) || gone["outcome"] != "client_gone" || gone["cache"] != tc.leaverCache {
 				t.Errorf("the leaver's log: status %v outcome %v cache %v, want 499 client_gone and %s", gone["status"], gone["outcome"], gone["cache"], tc.leaverCache)

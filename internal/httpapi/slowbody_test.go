@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dms-export-link/dms-export-link/internal/testwait"
 )
 
 // partial sends a request announcing a body of declared bytes but sending
@@ -71,7 +73,7 @@ func TestClientGoneIsItsOwnOutcome(t *testing.T) {
 	if err := <-done; err == nil {
 		t.Fatal("the request finished although the client left")
 	}
-	waitFor(t, "the download's log line", func() bool { return len(h.requestLines(t, "downloadExport")) == 1 })
+	testwait.For(t, "the download's log line", func() bool { return len(h.requestLines(t, "downloadExport")) == 1 })
 	line := h.requestLines(t, "downloadExport")[0]
 	if line["outcome"] != "client_gone" || line["status"] != float64(statusClientGone) {
 		t.Errorf("log line %v, want outcome client_gone, status 499", line)

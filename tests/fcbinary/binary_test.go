@@ -18,6 +18,7 @@ import (
 	dmsexportlink "github.com/dms-export-link/dms-export-link"
 	"github.com/dms-export-link/dms-export-link/internal/links"
 	"github.com/dms-export-link/dms-export-link/internal/secrettest"
+	"github.com/dms-export-link/dms-export-link/internal/testwait"
 	"github.com/dms-export-link/dms-export-link/tests/fcfake"
 )
 
@@ -475,13 +476,7 @@ func TestSIGTERMEndsTheProcess(t *testing.T) {
 func TestFirstClickFindsDMSConnected(t *testing.T) {
 	t.Parallel()
 	s := startStack(t, stackOptions{initialize: true})
-	deadline := time.Now().Add(10 * time.Second)
-	for s.env.DMSConnections() == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("no connection to DMS 10 s after the initializer")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, "a connection to DMS after the initializer", func() bool { return s.env.DMSConnections() > 0 })
 	if n := s.env.Gateway.Calls(); n != 0 {
 		t.Fatalf("%d DMS calls before any click, want 0", n)
 	}
